@@ -1,0 +1,351 @@
+import { assign, setup } from 'xstate';
+import type { Trigger } from '../src/domain/vocabulary.ts';
+import { arm, close, closeAll, pauseAll, resumeAll } from './clocks.ts';
+import {
+  coordinateRefusal,
+  deadlineRefusal,
+  departmentReplyRefusal,
+  escalateRefusal,
+  escalationTarget,
+  handoffRefusal,
+  intakeFlags,
+  leadingTrigger,
+  resolveRefusal,
+} from './rules.ts';
+import type { CaseContext, CaseInput, CasePolicy, Escalation, MachineEvent } from './types.ts';
+
+/** Customer notices the machine asks for; the engine writes them to the outbox. */
+export type NoticeKind = 'escalated' | 'coordinating' | 'resolved';
+
+/** Deadlines whose miss while CS holds the case escalates it along `deadline_missed` (3.1.3, 3.2.2). */
+const ESCALATING_DEADLINES = ['firstResponse', 'initialNotice', 'coordination'];
+
+type Ev<T extends MachineEvent['type']> = Extract<MachineEvent, { type: T }>;
+
+/** The event's time; the intake escalation runs on XState's init event, which carries none. */
+const timeOf = (context: CaseContext, event: { at?: number }) => event.at ?? context.updatedAt;
+
+interface EscalationRequest {
+  readonly trigger: Trigger;
+  readonly department: string;
+  readonly reason: string;
+  readonly preliminaryJudgment: string;
+  readonly recommendation: string;
+  readonly clause: string;
+}
+
+/** 3.2.3: hand the case over. The customer is told at once, which meets both 3.1.3 clocks. */
+function escalate(ctx: CaseContext, request: EscalationRequest, at: number): Partial<CaseContext> {
+  let clocks = close(ctx, ['firstResponse', 'initialNotice'], 'met', at);
+  clocks = close(clocks, ['coordination'], 'cancelled', at);
+  const escalation: Escalation = {
+    ...request,
+    level: 1,
+    seq: (ctx.escalation?.seq ?? 0) + 1,
+    status: 'pending',
+    at,
+  };
+  const flags = ctx.flags.includes(request.trigger) ? ctx.flags : [...ctx.flags, request.trigger];
+  return { ...clocks, escalation, flags, resumeTo: null };
+}
+
+function escalationForFlags(policy: CasePolicy, flags: readonly Trigger[], note?: string): EscalationRequest {
+  const trigger = leadingTrigger(flags) ?? 'beyond_authority';
+  const department = policy.escalation.routes[trigger];
+  return {
+    trigger,
+    department,
+    reason: note ?? `flagged ${trigger}`,
+    preliminaryJudgment: `The request is flagged ${trigger}; clause 1 reserves it to ${department}.`,
+    recommendation: department,
+    clause: '1',
+  };
+}
+
+export function createCaseMachine(policy: CasePolicy) {
+  const clause = (name: string) => policy.deadlines[name]?.clause ?? '3.1.3';
+  const missedRoute = policy.escalation.routes.deadline_missed;
+
+  return setup({
+    types: {
+      context: {} as CaseContext,
+      events: {} as MachineEvent,
+      input: {} as CaseInput,
+    },
+    guards: {
+      flagged: ({ context }) => context.flags.length > 0,
+      canResolve: ({ context, event }) => !resolveRefusal(policy, context, event as Ev<'RESOLVE'>),
+      canCoordinate: ({ event }) => !coordinateRefusal(policy, event as Ev<'COORDINATE'>),
+      canReplyFromDepartment: ({ context, event }) => !departmentReplyRefusal(context, event as Ev<'DEPARTMENT_REPLY'>),
+      canEscalate: ({ event }) => !escalateRefusal(policy, event as Ev<'ESCALATE'>),
+      canAcceptHandoff: ({ context, event }) => !handoffRefusal(context, event as Ev<'HANDOFF_ACCEPT'>),
+      deadlineLive: ({ context, event }) => !deadlineRefusal(context, event as Ev<'DEADLINE'>),
+      missEscalates: ({ context, event }) => {
+        const e = event as Ev<'DEADLINE'>;
+        return !deadlineRefusal(context, e) && ESCALATING_DEADLINES.includes(e.name);
+      },
+      // The ladder: a missed hand-off climbs to the `deadline_missed` route, once; at the top it is recorded.
+      handoffMissClimbs: ({ context, event }) => {
+        const e = event as Ev<'DEADLINE'>;
+        return !deadlineRefusal(context, e) && e.name === 'handoff' && context.escalation?.department !== missedRoute;
+      },
+      // A more severe trigger routed elsewhere takes the case there (e.g. legal_dispute → legal, 2.3.4).
+      flagReroutes: ({ context, event }) => {
+        const e = event as Ev<'FLAG'>;
+        const current = context.escalation;
+        if (!current || current.status === 'resolved') return false;
+        const flags = [...context.flags, e.flag];
+        return leadingTrigger(flags) === e.flag && policy.escalation.routes[e.flag] !== current.department;
+      },
+      resumeToReceived: ({ context }) => context.resumeTo === 'received',
+      resumeToVerified: ({ context }) => context.resumeTo === 'verified',
+    },
+    actions: {
+      stamp: assign(({ context, event }) => ({ accepted: context.accepted + 1, updatedAt: event.at })),
+      respond: assign(({ context, event }) => ({ ...close(context, ['firstResponse'], 'met', event.at), responded: true })),
+      verify: assign({ verified: true }),
+      resolve: assign(({ context, event }) => {
+        const e = event as Ev<'RESOLVE'>;
+        return {
+          ...close(context, ['firstResponse', 'initialNotice'], 'met', e.at),
+          resolution: { by: 'cs' as const, text: e.resolution, ...(e.adjustment ? { adjustment: e.adjustment } : {}), at: e.at },
+        };
+      }),
+      coordinate: assign(({ context, event }) => {
+        const e = event as Ev<'COORDINATE'>;
+        const met = close(context, ['firstResponse', 'initialNotice'], 'met', e.at);
+        return { ...arm(policy, met, ['coordination'], e.at), coordination: { department: e.department, request: e.request, at: e.at } };
+      }),
+      departmentReply: assign(({ context, event }) => {
+        const e = event as Ev<'DEPARTMENT_REPLY'>;
+        return {
+          ...close(context, ['coordination'], 'met', e.at),
+          coordination: context.coordination && { ...context.coordination, reply: e.reply },
+        };
+      }),
+      escalateByAgent: assign(({ context, event }) => {
+        const e = event as Ev<'ESCALATE'>;
+        const target = escalationTarget(policy, e.recommendation) ?? { trigger: 'beyond_authority', department: e.recommendation };
+        return escalate(
+          context,
+          { ...target, reason: e.reason, preliminaryJudgment: e.preliminaryJudgment, recommendation: e.recommendation, clause: '3.2.3' },
+          e.at,
+        );
+      }),
+      escalateForFlags: assign(({ context, event }) =>
+        escalate(context, escalationForFlags(policy, context.flags, event.type === 'FLAG' ? event.note : undefined), timeOf(context, event)),
+      ),
+      addFlag: assign(({ context, event }) => {
+        const flag = (event as Ev<'FLAG'>).flag;
+        return context.flags.includes(flag) ? {} : { flags: [...context.flags, flag] };
+      }),
+      reroute: assign(({ context, event }) => {
+        const e = event as Ev<'FLAG'>;
+        const current = context.escalation as Escalation;
+        const next = escalationForFlags(policy, [e.flag], e.note);
+        return {
+          ...close(context, ['handoff'], 'cancelled', e.at),
+          escalation: { ...current, ...next, seq: current.seq + 1, status: 'pending' as const, at: e.at },
+        };
+      }),
+      breach: assign(({ context, event }) => close(context, [(event as Ev<'DEADLINE'>).name], 'breached', event.at)),
+      escalateForMiss: assign(({ context, event }) => {
+        const e = event as Ev<'DEADLINE'>;
+        return escalate(
+          context,
+          {
+            trigger: 'deadline_missed',
+            department: missedRoute,
+            reason: `deadline ${e.name} missed`,
+            preliminaryJudgment: `Customer service missed the ${e.name} deadline of clause ${clause(e.name)}.`,
+            recommendation: missedRoute,
+            clause: clause(e.name),
+          },
+          e.at,
+        );
+      }),
+      climb: assign(({ context, event }) => {
+        const current = context.escalation as Escalation;
+        return {
+          escalation: {
+            ...current,
+            trigger: 'deadline_missed' as const,
+            department: missedRoute,
+            level: current.level + 1,
+            seq: current.seq + 1,
+            status: 'pending' as const,
+            reason: `hand-off to ${current.department} not accepted in time`,
+            clause: clause('handoff'),
+            at: event.at,
+          },
+        };
+      }),
+      armHandoff: assign(({ context, event }) => arm(policy, context, ['handoff'], timeOf(context, event))),
+      acceptHandoff: assign(({ context, event }) => ({
+        ...close(context, ['handoff'], 'met', event.at),
+        escalation: context.escalation && { ...context.escalation, status: 'accepted' as const },
+      })),
+      resolveEscalation: assign(({ context, event }) => {
+        const e = event as Ev<'ESCALATION_RESOLVE'>;
+        return {
+          ...close(context, ['handoff'], 'met', e.at),
+          escalation: context.escalation && { ...context.escalation, status: 'resolved' as const },
+          resolution: { by: 'department' as const, text: e.outcome, at: e.at },
+        };
+      }),
+      requestInfo: assign(({ context, event }) => {
+        const met = close(context, ['firstResponse'], 'met', event.at);
+        return { ...pauseAll(met, event.at), responded: true };
+      }),
+      rememberResume: assign({
+        resumeTo: (_, params: { state: 'received' | 'verified' | 'coordinating' }) => params.state,
+      }),
+      resume: assign(({ context, event }) => ({ ...resumeAll(context, event.at), resumeTo: null })),
+      armFollowUp: assign(({ context, event }) => arm(policy, context, ['followUp'], event.at)),
+      cancelFollowUp: assign(({ context, event }) => close(context, ['followUp'], 'cancelled', event.at)),
+      cancelAll: assign(({ context, event }) => closeAll(context, 'cancelled', event.at)),
+      recordSurvey: assign(({ context, event }) => {
+        const e = event as Ev<'SURVEY_RESULT'>;
+        return {
+          ...close(context, ['followUp'], 'met', e.at),
+          survey: { score: e.score, ...(e.comment ? { comment: e.comment } : {}), at: e.at },
+        };
+      }),
+      reopen: assign(({ context, event }) => ({ ...arm(policy, context, ['initialNotice'], event.at), resolution: null })),
+      // Effects: no I/O here. The engine turns these into outbox entries in the same commit.
+      handOff: () => {},
+      requestCoordination: () => {},
+      notifyCustomer: (_, _params: { kind: NoticeKind }) => {},
+    },
+  }).createMachine({
+    id: 'case',
+    initial: 'received',
+    context: ({ input }) => {
+      const base = { open: input.open };
+      const flags = intakeFlags(policy, base);
+      const clocks = arm(policy, { deadlines: {}, epoch: 0 }, ['firstResponse', 'initialNotice'], input.at);
+      return {
+        caseId: input.caseId,
+        open: input.open,
+        flags,
+        ...clocks,
+        responded: false,
+        verified: false,
+        escalation: null,
+        coordination: null,
+        resolution: null,
+        survey: null,
+        resumeTo: null,
+        accepted: 1,
+        createdAt: input.at,
+        updatedAt: input.at,
+      };
+    },
+    states: {
+      // 2.1: received, recorded; the first-response and initial-notice clocks run (3.1.3).
+      received: {
+        always: { guard: 'flagged', target: 'escalated', actions: 'escalateForFlags' },
+        on: {
+          RESPOND: { actions: ['stamp', 'respond'] },
+          VERIFY: { target: 'verified', actions: ['stamp', 'verify'] },
+          FLAG: { target: 'escalated', actions: ['stamp', 'addFlag', 'escalateForFlags'] },
+          ESCALATE: { guard: 'canEscalate', target: 'escalated', actions: ['stamp', 'escalateByAgent'] },
+          REQUEST_INFO: {
+            target: 'awaitingCustomer',
+            actions: ['stamp', 'requestInfo', { type: 'rememberResume', params: { state: 'received' } }],
+          },
+          CUSTOMER_REPLY: { actions: 'stamp' },
+          DEADLINE: { guard: 'missEscalates', target: 'escalated', actions: ['stamp', 'breach', 'escalateForMiss'] },
+        },
+      },
+      // 3.2: identity and usage verified; the decision point.
+      verified: {
+        on: {
+          RESPOND: { actions: ['stamp', 'respond'] },
+          RESOLVE: { guard: 'canResolve', target: 'resolved', actions: ['stamp', 'resolve'] },
+          COORDINATE: {
+            guard: 'canCoordinate',
+            target: 'coordinating',
+            actions: ['stamp', 'coordinate', 'requestCoordination', { type: 'notifyCustomer', params: { kind: 'coordinating' } }],
+          },
+          FLAG: { target: 'escalated', actions: ['stamp', 'addFlag', 'escalateForFlags'] },
+          ESCALATE: { guard: 'canEscalate', target: 'escalated', actions: ['stamp', 'escalateByAgent'] },
+          REQUEST_INFO: {
+            target: 'awaitingCustomer',
+            actions: ['stamp', 'requestInfo', { type: 'rememberResume', params: { state: 'verified' } }],
+          },
+          CUSTOMER_REPLY: { actions: 'stamp' },
+          DEADLINE: { guard: 'missEscalates', target: 'escalated', actions: ['stamp', 'breach', 'escalateForMiss'] },
+        },
+      },
+      // 3.2.2: within authority, but another department must help.
+      coordinating: {
+        on: {
+          RESPOND: { actions: ['stamp', 'respond'] },
+          DEPARTMENT_REPLY: { guard: 'canReplyFromDepartment', target: 'verified', actions: ['stamp', 'departmentReply'] },
+          FLAG: { target: 'escalated', actions: ['stamp', 'addFlag', 'escalateForFlags'] },
+          ESCALATE: { guard: 'canEscalate', target: 'escalated', actions: ['stamp', 'escalateByAgent'] },
+          REQUEST_INFO: {
+            target: 'awaitingCustomer',
+            actions: ['stamp', 'requestInfo', { type: 'rememberResume', params: { state: 'coordinating' } }],
+          },
+          CUSTOMER_REPLY: { actions: 'stamp' },
+          DEADLINE: { guard: 'missEscalates', target: 'escalated', actions: ['stamp', 'breach', 'escalateForMiss'] },
+        },
+      },
+      // 6.2: waiting on the customer; every clock is paused with its remaining time frozen.
+      awaitingCustomer: {
+        on: {
+          CUSTOMER_REPLY: [
+            { guard: 'resumeToReceived', target: 'received', actions: ['stamp', 'resume'] },
+            { guard: 'resumeToVerified', target: 'verified', actions: ['stamp', 'resume'] },
+            { target: 'coordinating', actions: ['stamp', 'resume'] },
+          ],
+          RESPOND: { actions: 'stamp' },
+          FLAG: { target: 'escalated', actions: ['stamp', 'addFlag', 'escalateForFlags'] },
+          ESCALATE: { guard: 'canEscalate', target: 'escalated', actions: ['stamp', 'escalateByAgent'] },
+        },
+      },
+      // 3.2.3: handed to the routed department with the four-part package; the customer is told.
+      escalated: {
+        entry: ['armHandoff', 'handOff', { type: 'notifyCustomer', params: { kind: 'escalated' } }],
+        on: {
+          HANDOFF_ACCEPT: { guard: 'canAcceptHandoff', actions: ['stamp', 'acceptHandoff'] },
+          ESCALATION_RESOLVE: { target: 'resolved', actions: ['stamp', 'resolveEscalation'] },
+          RESPOND: { actions: ['stamp', 'respond'] },
+          CUSTOMER_REPLY: { actions: 'stamp' },
+          FLAG: [
+            { guard: 'flagReroutes', target: 'escalated', reenter: true, actions: ['stamp', 'addFlag', 'reroute'] },
+            { actions: ['stamp', 'addFlag'] },
+          ],
+          DEADLINE: [
+            { guard: 'handoffMissClimbs', target: 'escalated', reenter: true, actions: ['stamp', 'breach', 'climb'] },
+            { guard: 'deadlineLive', actions: ['stamp', 'breach'] },
+          ],
+        },
+      },
+      // 3.2.1: the result is told to the customer; 2.2.5: a follow-up is due.
+      resolved: {
+        entry: ['armFollowUp', { type: 'notifyCustomer', params: { kind: 'resolved' } }],
+        exit: 'cancelFollowUp',
+        on: {
+          SURVEY_RESULT: { actions: ['stamp', 'recordSurvey'] },
+          CLOSE: { target: 'closed', actions: 'stamp' },
+          REOPEN: { target: 'verified', actions: ['stamp', 'reopen'] },
+          FLAG: { target: 'escalated', actions: ['stamp', 'addFlag', 'escalateForFlags'] },
+          CUSTOMER_REPLY: { actions: 'stamp' },
+          DEADLINE: { guard: 'deadlineLive', actions: ['stamp', 'breach'] },
+        },
+      },
+      closed: {
+        entry: 'cancelAll',
+        on: {
+          REOPEN: { target: 'verified', actions: ['stamp', 'reopen'] },
+          SURVEY_RESULT: { actions: ['stamp', 'recordSurvey'] },
+        },
+      },
+    },
+  });
+}
+
+export type CaseMachine = ReturnType<typeof createCaseMachine>;

@@ -1,0 +1,53 @@
+import { OUT_OF_ORDER_CLAUSE } from './clauses.ts';
+import type { CaseMachine } from './case.machine.ts';
+import {
+  coordinateRefusal,
+  deadlineRefusal,
+  departmentReplyRefusal,
+  escalateRefusal,
+  handoffRefusal,
+  resolveRefusal,
+} from './rules.ts';
+import type { CaseContext, CasePolicy, MachineEvent, Refusal } from './types.ts';
+
+/** The events each state handles, read from the machine definition itself. */
+export function eventsHandledIn(machine: CaseMachine, state: string): string[] {
+  const node = machine.states[state as keyof typeof machine.states];
+  return node ? Object.keys(node.on) : [];
+}
+
+/** Explains, with its clause, why the machine did not accept `event` in `state`. */
+export function explainRefusal(
+  machine: CaseMachine,
+  policy: CasePolicy,
+  state: string,
+  context: CaseContext,
+  event: MachineEvent,
+): Refusal {
+  if (!eventsHandledIn(machine, state).includes(event.type)) {
+    return {
+      code: 'INVALID_TRANSITION',
+      message: `${event.type} is not allowed while the case is ${state}`,
+      clause: OUT_OF_ORDER_CLAUSE[event.type] ?? '3.2',
+    };
+  }
+  const reason = (() => {
+    switch (event.type) {
+      case 'RESOLVE':
+        return resolveRefusal(policy, context, event);
+      case 'COORDINATE':
+        return coordinateRefusal(policy, event);
+      case 'DEPARTMENT_REPLY':
+        return departmentReplyRefusal(context, event);
+      case 'ESCALATE':
+        return escalateRefusal(policy, event);
+      case 'HANDOFF_ACCEPT':
+        return handoffRefusal(context, event);
+      case 'DEADLINE':
+        return deadlineRefusal(context, event);
+      default:
+        return undefined;
+    }
+  })();
+  return reason ?? { code: 'INVALID_TRANSITION', message: `${event.type} is not allowed now`, clause: '5.1' };
+}

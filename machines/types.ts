@@ -1,0 +1,93 @@
+import type { Money } from '../src/domain/money.ts';
+import type { CaseState, DeadlineStatus, Role, Trigger } from '../src/domain/vocabulary.ts';
+import type { CaseEvent, OpenCase } from '../src/domain/events.ts';
+
+/** What the machine needs of a contract policy. The policy module produces a superset. */
+export interface CasePolicy {
+  readonly contract: { readonly id: string; readonly version: number };
+  readonly authority: { readonly categories: readonly string[]; readonly amountLimit: Money };
+  readonly deadlines: Readonly<Record<string, { readonly withinMs: number; readonly clause: string }>>;
+  readonly departments: Readonly<Record<string, unknown>>;
+  readonly escalation: { readonly routes: Readonly<Record<Trigger, string>> };
+}
+
+export interface Actor {
+  readonly name: string;
+  readonly role: Role | 'system';
+  readonly department?: string;
+}
+
+/** Every event reaches the machine stamped with its time (ms since epoch) and who sent it. */
+export type MachineEvent = CaseEvent & { readonly at: number; readonly actor: Actor };
+
+export interface DeadlineClock {
+  readonly status: DeadlineStatus;
+  /** The arming this clock belongs to; a timer carrying another epoch is stale. */
+  readonly epoch: number;
+  readonly armedAt: number;
+  readonly dueAt: number;
+  /** Frozen remaining time while paused (6.2). */
+  readonly remainingMs?: number;
+  /** When the status last changed (met, breached, paused, cancelled). */
+  readonly at?: number;
+}
+
+export interface Escalation {
+  readonly trigger: Trigger;
+  readonly department: string;
+  /** Rung of the escalation ladder, 1 for the first hand-off. */
+  readonly level: number;
+  /** Counts every hand-off package produced for this case; identifies the delivery. */
+  readonly seq: number;
+  readonly status: 'pending' | 'accepted' | 'resolved';
+  readonly reason: string;
+  readonly preliminaryJudgment: string;
+  readonly recommendation: string;
+  /** The clause that decided the escalation (1, 3.2.3, 3.1.3, ...). */
+  readonly clause: string;
+  readonly at: number;
+}
+
+export interface CaseContext {
+  readonly caseId: string;
+  readonly open: OpenCase;
+  readonly flags: readonly Trigger[];
+  readonly deadlines: Readonly<Record<string, DeadlineClock>>;
+  /** Last timer epoch issued for this case. */
+  readonly epoch: number;
+  readonly responded: boolean;
+  readonly verified: boolean;
+  readonly escalation: Escalation | null;
+  readonly coordination: {
+    readonly department: string;
+    readonly request: string;
+    readonly reply?: string;
+    readonly at: number;
+  } | null;
+  readonly resolution: {
+    readonly by: 'cs' | 'department';
+    readonly text: string;
+    readonly adjustment?: Money;
+    readonly at: number;
+  } | null;
+  readonly survey: { readonly score: number; readonly comment?: string; readonly at: number } | null;
+  readonly resumeTo: 'received' | 'verified' | 'coordinating' | null;
+  /** Accepted events, the opening included: equals the stored version. */
+  readonly accepted: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface CaseInput {
+  readonly caseId: string;
+  readonly open: OpenCase;
+  readonly at: number;
+}
+
+export interface Refusal {
+  readonly code: string;
+  readonly message: string;
+  readonly clause: string;
+}
+
+export type { CaseState };

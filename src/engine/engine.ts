@@ -1,0 +1,320 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { initialTransition, transition } from 'xstate';
+import { type CaseMachine, createCaseMachine } from '../../machines/case.machine.ts';
+import { clauseOf } from '../../machines/clauses.ts';
+import { explainRefusal } from '../../machines/refusals.ts';
+import { deadlineRefusal } from '../../machines/rules.ts';
+import type { Actor, CaseContext, MachineEvent } from '../../machines/types.ts';
+import { Conflict, EventRefused, NotFound, ValidationError } from '../domain/errors.ts';
+import type { CaseEvent, OpenCase } from '../domain/events.ts';
+import { BASE_CATEGORIES } from '../domain/vocabulary.ts';
+import type { Policy } from '../policy/policy.ts';
+import type { PolicyRegistry } from '../policy/registry.ts';
+import { CaseStore, type StoredCase } from '../store/case-store.ts';
+import type { PolicyStore } from '../store/policy-store.ts';
+import { authorize, authorizeOpen } from './authorize.ts';
+import { deliveryEffects, type OutboxEntry, timerEffects } from './effects.ts';
+
+export interface ApplyOptions {
+  /** Every write carries one: a replay returns the first result and changes nothing (invariant 4). */
+  readonly idempotencyKey?: string;
+  /** `If-Match`: the version the caller last saw. */
+  readonly expectedVersion?: number;
+}
+
+export interface ApplyResult {
+  readonly caseId: string;
+  readonly version: number;
+  readonly state: string;
+  /** `stale`: a timer of an arming that no longer exists, dropped and counted (invariant 5). */
+  readonly outcome: 'applied' | 'replayed' | 'stale' | 'early';
+  readonly dueAt?: number;
+}
+
+export interface CommittedEntries {
+  readonly partition: number;
+  readonly entries: readonly { readonly id: string; readonly entry: OutboxEntry }[];
+}
+
+export interface EngineOptions {
+  readonly store: CaseStore;
+  readonly policies: PolicyRegistry;
+  readonly policyStore?: PolicyStore;
+  readonly clock?: () => number;
+  readonly log?: Logger;
+  /** Called after each commit with its outbox entries: the dispatcher's fast path. */
+  readonly onCommitted?: (committed: CommittedEntries) => void;
+  readonly maxAttempts?: number;
+}
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** The one write path (DESIGN.md): load, authorize, transition, derive effects, commit. */
+export class Engine {
+  readonly store: CaseStore;
+  readonly policies: PolicyRegistry;
+  readonly #policyStore: PolicyStore | undefined;
+  readonly #clock: () => number;
+  readonly #log: Logger | undefined;
+  readonly #onCommitted: ((committed: CommittedEntries) => void) | undefined;
+  readonly #maxAttempts: number;
+  readonly #machines = new Map<string, CaseMachine>();
+  readonly #queues = new Map<string, Promise<unknown>>();
+
+  constructor(opts: EngineOptions) {
+    this.store = opts.store;
+    this.policies = opts.policies;
+    this.#policyStore = opts.policyStore;
+    this.#clock = opts.clock ?? Date.now;
+    this.#log = opts.log;
+    this.#onCommitted = opts.onCommitted;
+    this.#maxAttempts = opts.maxAttempts ?? 50;
+  }
+
+  /** Opens a case (2.1). The case id derives from the idempotency key, so a retried open finds its first answer. */
+  async open(input: OpenCase, actor: Actor, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    authorizeOpen(actor);
+    const policy = this.#currentPolicy(input.contractId);
+    validateIntake(policy, input);
+    const key = this.#scopedKey(actor, opts.idempotencyKey);
+    const caseId = `c${key.slice(0, 24)}`;
+    const bodyHash = sha(JSON.stringify(input));
+    return this.#serialize(caseId, async () => {
+      const { stored, replay } = await this.store.load(caseId, key);
+      if (replay !== undefined) return this.#replayed(replay, bodyHash);
+      if (stored) throw new Conflict('CASE_EXISTS', `case ${caseId} exists; its idempotency record has expired`);
+      const at = this.#clock();
+      const machine = this.#machine(policy);
+      const [snapshot, actions] = initialTransition(machine, { caseId, open: input, at });
+      const context = snapshot.context;
+      const state = String(snapshot.value);
+      const outbox = [...timerEffects(caseId, undefined, context), ...deliveryEffects(policy, context, 1, actions)];
+      const audit = auditEntry(1, at, actor, 'OPEN', undefined, state, state === 'escalated' ? '1' : '2.1', context);
+      const result = await this.#commit(caseId, 0, undefined, state, policy, context, key, bodyHash, audit, outbox, actor);
+      if (result === 'stale-version') throw new Conflict('CASE_EXISTS', `case ${caseId} was opened concurrently`);
+      return result;
+    });
+  }
+
+  /** Applies one event to one case. Refusals write nothing and name their clause. */
+  async apply(caseId: string, event: CaseEvent, actor: Actor, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    const key = this.#scopedKey(actor, opts.idempotencyKey);
+    const bodyHash = sha(JSON.stringify([caseId, event]));
+    return this.#serialize(caseId, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const { stored, replay } = await this.store.load(caseId, key);
+        if (replay !== undefined) return this.#replayed(replay, bodyHash);
+        if (!stored) throw new NotFound(`case ${caseId} does not exist`);
+        if (opts.expectedVersion !== undefined && opts.expectedVersion !== stored.version) {
+          throw new Conflict(
+            'PRECONDITION_FAILED',
+            `case ${caseId} is at version ${stored.version}, not ${opts.expectedVersion}`,
+          );
+        }
+        const outcome = await this.#decide(caseId, stored, event, actor, key, bodyHash);
+        if (outcome !== 'stale-version') return outcome;
+        if (attempt >= this.#maxAttempts) {
+          throw new Conflict('VERSION_CONFLICT', `case ${caseId} kept changing; gave up after ${attempt} attempts`);
+        }
+        // Another process won the race: reload and decide again, with a little jitter past the first retries.
+        if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt * 2));
+      }
+    });
+  }
+
+  /** The case with the policy version it is pinned to. */
+  async get(caseId: string): Promise<{ stored: StoredCase; policy: Policy } | undefined> {
+    const { stored } = await this.store.load(caseId);
+    if (!stored) return undefined;
+    return { stored, policy: await this.#policy(stored.context.open.contractId, stored.policyVersion) };
+  }
+
+  async #decide(
+    caseId: string,
+    stored: StoredCase,
+    event: CaseEvent,
+    actor: Actor,
+    key: string,
+    bodyHash: string,
+  ): Promise<ApplyResult | 'stale-version'> {
+    const policy = await this.#policy(stored.context.open.contractId, stored.policyVersion);
+    const at = this.#clock();
+    const machineEvent = { ...event, at, actor } as MachineEvent;
+    const before = stored.context;
+    authorize(actor, machineEvent, before);
+    const base = { caseId, version: stored.version, state: stored.state };
+    if (machineEvent.type === 'DEADLINE') {
+      const refusal = deadlineRefusal(before, machineEvent);
+      if (refusal?.code === 'STALE_TIMER') {
+        await this.store.redis.hincrby(this.store.keys.stats(), 'stale_timers_dropped', 1);
+        this.#log?.info({ caseId, deadline: machineEvent.name, epoch: machineEvent.epoch }, 'stale timer dropped');
+        return { ...base, outcome: 'stale' };
+      }
+      if (refusal) return { ...base, outcome: 'early', dueAt: before.deadlines[machineEvent.name]?.dueAt ?? at };
+    }
+    const machine = this.#machine(policy);
+    const snapshot = machine.resolveState({ value: stored.state, context: before });
+    const [next, actions] = transition(machine, snapshot, machineEvent);
+    if (next.context === before) {
+      const refusal = explainRefusal(machine, policy, stored.state, before, machineEvent);
+      throw new EventRefused(refusal.code, refusal.message, refusal.clause);
+    }
+    const state = String(next.value);
+    const version = stored.version + 1;
+    const outbox = [...timerEffects(caseId, before, next.context), ...deliveryEffects(policy, next.context, version, actions)];
+    const audit = auditEntry(version, at, actor, event.type, stored.state, state, clauseOf(policy, machineEvent), next.context, event, before);
+    return this.#commit(caseId, stored.version, stored.state, state, policy, next.context, key, bodyHash, audit, outbox, actor);
+  }
+
+  async #commit(
+    caseId: string,
+    expectedVersion: number,
+    fromState: string | undefined,
+    state: string,
+    policy: Policy,
+    context: CaseContext,
+    key: string,
+    bodyHash: string,
+    audit: object,
+    outbox: OutboxEntry[],
+    actor: Actor,
+  ): Promise<ApplyResult | 'stale-version'> {
+    const version = expectedVersion + 1;
+    const result: ApplyResult = { caseId, version, state, outcome: 'applied' };
+    const committed = await this.store.commit({
+      caseId,
+      expectedVersion,
+      fromState,
+      state,
+      policyVersion: policy.contract.version,
+      context,
+      idempotencyKey: key,
+      bodyHash,
+      audit,
+      result,
+      outbox,
+    });
+    switch (committed.kind) {
+      case 'stale':
+        return 'stale-version';
+      case 'conflict':
+        throw new Conflict('IDEMPOTENCY_CONFLICT', 'this idempotency key was used with a different request');
+      case 'replay':
+        return { ...(committed.result as ApplyResult), outcome: 'replayed' };
+      case 'ok': {
+        const entries = committed.outboxIds.map((id, i) => ({ id, entry: outbox[i] as OutboxEntry }));
+        if (entries.length > 0) this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries });
+        if (fromState !== state) {
+          this.#log?.info({ caseId, actor: actor.name, from: fromState ?? null, to: state, version }, 'case transition');
+        }
+        return result;
+      }
+    }
+  }
+
+  #replayed(record: string, bodyHash: string): ApplyResult {
+    const replay = CaseStore.replayOf(record, bodyHash);
+    if (replay.kind === 'conflict') {
+      throw new Conflict('IDEMPOTENCY_CONFLICT', 'this idempotency key was used with a different request');
+    }
+    return { ...(replay.result as ApplyResult), outcome: 'replayed' };
+  }
+
+  /** Idempotency keys are scoped to the caller; a missing key gets a fresh one (no replay possible). */
+  #scopedKey(actor: Actor, key: string | undefined): string {
+    return sha(`${actor.name}\n${key ?? randomUUID()}`).slice(0, 32);
+  }
+
+  #currentPolicy(contractId: string): Policy {
+    try {
+      return this.policies.current(contractId);
+    } catch {
+      throw new ValidationError('unknown contract', [
+        { path: 'contractId', message: `no policy is loaded for contract ${contractId}` },
+      ]);
+    }
+  }
+
+  async #policy(contractId: string, version: number): Promise<Policy> {
+    const known = this.policies.find(contractId, version);
+    if (known) return known;
+    const pinned = await this.#policyStore?.load(contractId, version);
+    if (!pinned) throw new NotFound(`policy ${contractId} version ${version} is neither loaded nor pinned in Redis`);
+    this.policies.add(pinned);
+    return pinned;
+  }
+
+  #machine(policy: Policy): CaseMachine {
+    const id = `${policy.contract.id}@${policy.contract.version}`;
+    let machine = this.#machines.get(id);
+    if (!machine) {
+      machine = createCaseMachine(policy);
+      this.#machines.set(id, machine);
+    }
+    return machine;
+  }
+
+  /** One decision at a time per case in this process; other processes are fenced by the version check. */
+  #serialize<T>(caseId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(caseId) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queues.set(caseId, tail);
+    void tail.then(() => {
+      if (this.#queues.get(caseId) === tail) this.#queues.delete(caseId);
+    });
+    return run;
+  }
+}
+
+/** 3.1.1, 3.1.2: channel and category must be ones the contract knows. */
+function validateIntake(policy: Policy, input: OpenCase): void {
+  const errors = [];
+  if (!policy.channels.includes(input.channel)) {
+    errors.push({ path: 'channel', message: `must be one of ${policy.channels.join(', ')} (3.1.1)` });
+  }
+  const categories = new Set<string>([...BASE_CATEGORIES, ...policy.authority.categories]);
+  if (!categories.has(input.category)) {
+    errors.push({ path: 'category', message: `must be one of ${[...categories].join(', ')} (1.1–1.5)` });
+  }
+  if (errors.length > 0) throw new ValidationError('invalid case', errors);
+}
+
+/** 6.1: who acted, in what role, what changed, and the clause that grounds it. */
+function auditEntry(
+  version: number,
+  at: number,
+  actor: Actor,
+  type: string,
+  from: string | undefined,
+  to: string,
+  clause: string,
+  after: CaseContext,
+  event?: CaseEvent,
+  before?: CaseContext,
+) {
+  const { type: _type, ...data } = (event ?? {}) as Record<string, unknown>;
+  const changes: string[] = [];
+  for (const [name, clock] of Object.entries(after.deadlines)) {
+    const was = before?.deadlines[name];
+    if (was?.status !== clock.status || was?.epoch !== clock.epoch) changes.push(`${name}:${clock.status}`);
+  }
+  if (after.escalation && after.escalation.seq !== before?.escalation?.seq) {
+    changes.push(`handoff:${after.escalation.department}@${after.escalation.level}`);
+  }
+  return {
+    v: version,
+    at: new Date(at).toISOString(),
+    actor: { name: actor.name, role: actor.role, ...(actor.department ? { department: actor.department } : {}) },
+    event: type,
+    from: from ?? null,
+    to,
+    clause,
+    ...(Object.keys(data).length > 0 ? { data } : {}),
+    ...(changes.length > 0 ? { effects: changes } : {}),
+  };
+}

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import type { CaseContext } from '../../machines/types.ts';
+import { Keys, partitionOf } from './keys.ts';
+
+const COMMIT_LUA = readFileSync(new URL('./scripts/commit-event.lua', import.meta.url), 'utf8');
+
+/** What is persisted of a case: the machine snapshot and the policy version it is pinned to. */
+export interface StoredCase {
+  readonly version: number;
+  readonly state: string;
+  readonly policyVersion: number;
+  readonly context: CaseContext;
+}
+
+export interface CommitRequest {
+  readonly caseId: string;
+  readonly expectedVersion: number;
+  readonly fromState: string | undefined;
+  readonly state: string;
+  readonly policyVersion: number;
+  readonly context: CaseContext;
+  readonly idempotencyKey: string;
+  readonly bodyHash: string;
+  readonly audit: object;
+  readonly result: object;
+  readonly outbox: readonly object[];
+}
+
+export type CommitOutcome =
+  | { readonly kind: 'ok'; readonly version: number; readonly outboxIds: string[] }
+  | { readonly kind: 'replay'; readonly result: unknown }
+  | { readonly kind: 'conflict' }
+  | { readonly kind: 'stale'; readonly version: number };
+
+export type Replay = { readonly kind: 'replay'; readonly result: unknown } | { readonly kind: 'conflict' };
+
+type CommitCommand = (...args: (string | number)[]) => Promise<string[]>;
+
+/** Redis persistence of cases: one read, one atomic commit script. */
+export class CaseStore {
+  readonly redis: Redis;
+  readonly keys: Keys;
+  readonly idempotencyTtlSec: number;
+
+  constructor(redis: Redis, opts: { prefix: string; partitions: number; idempotencyTtlSec?: number }) {
+    this.redis = redis;
+    this.keys = new Keys(opts.prefix, opts.partitions);
+    this.idempotencyTtlSec = opts.idempotencyTtlSec ?? 86_400;
+    if (!('intervene_commit' in redis)) {
+      redis.defineCommand('intervene_commit', { numberOfKeys: 6, lua: COMMIT_LUA });
+    }
+  }
+
+  partitionOf(caseId: string): number {
+    return partitionOf(caseId, this.keys.partitions);
+  }
+
+  /** Reads a case and, in the same round trip, the idempotency record of the request. */
+  async load(caseId: string, idempotencyKey?: string): Promise<{ stored?: StoredCase; replay?: string }> {
+    const k = this.keys.forCase(caseId);
+    const pipe = this.redis.pipeline().hmget(k.case, 'v', 's');
+    if (idempotencyKey !== undefined) pipe.get(k.idempotency(idempotencyKey));
+    const replies = (await pipe.exec()) ?? [];
+    const [err, fields] = replies[0] ?? [];
+    if (err) throw err;
+    const [v, s] = fields as [string | null, string | null];
+    const replay = (replies[1]?.[1] as string | null) ?? undefined;
+    const stored = v !== null && s !== null ? { version: Number(v), ...(JSON.parse(s) as Omit<StoredCase, 'version'>) } : undefined;
+    return { ...(stored ? { stored } : {}), ...(replay !== undefined ? { replay } : {}) };
+  }
+
+  /** Interprets a stored idempotency record against the request's body hash. */
+  static replayOf(record: string, bodyHash: string): Replay {
+    const sep = record.indexOf('\n');
+    return record.slice(0, sep) === bodyHash
+      ? { kind: 'replay', result: JSON.parse(record.slice(sep + 1)) }
+      : { kind: 'conflict' };
+  }
+
+  async commit(req: CommitRequest): Promise<CommitOutcome> {
+    const k = this.keys.forCase(req.caseId);
+    const snapshot = JSON.stringify({ state: req.state, policyVersion: req.policyVersion, context: req.context });
+    const command = (this.redis as unknown as Record<string, CommitCommand>).intervene_commit as CommitCommand;
+    const reply = await command.call(
+      this.redis,
+      k.case,
+      k.audit,
+      k.outbox,
+      k.idempotency(req.idempotencyKey),
+      k.stateIndex(req.fromState ?? req.state),
+      k.stateIndex(req.state),
+      req.expectedVersion,
+      snapshot,
+      req.state,
+      req.bodyHash,
+      this.idempotencyTtlSec,
+      JSON.stringify(req.audit),
+      req.caseId,
+      req.context.createdAt,
+      JSON.stringify(req.result),
+      ...req.outbox.map((entry) => JSON.stringify(entry)),
+    );
+    const [kind, value = '', ...rest] = reply;
+    switch (kind) {
+      case 'ok':
+        return { kind: 'ok', version: Number(value), outboxIds: rest };
+      case 'replay':
+        return { kind: 'replay', result: JSON.parse(value) };
+      case 'conflict':
+        return { kind: 'conflict' };
+      default:
+        return { kind: 'stale', version: Number(value) };
+    }
+  }
+
+  async history(caseId: string): Promise<object[]> {
+    const entries = await this.redis.lrange(this.keys.forCase(caseId).audit, 0, -1);
+    return entries.map((e) => JSON.parse(e) as object);
+  }
+
+  /** Case ids in a state, oldest first, within one partition (the read side pages over partitions). */
+  async idsInState(state: string): Promise<string[]> {
+    const pipe = this.redis.pipeline();
+    for (let p = 0; p < this.keys.partitions; p++) pipe.zrange(this.keys.stateIndex(p, state), "0", "-1");
+    const replies = (await pipe.exec()) ?? [];
+    return replies.flatMap(([, ids]) => ids as string[]);
+  }
+}
