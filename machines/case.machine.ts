@@ -102,19 +102,30 @@ export function createCaseMachine(policy: CasePolicy) {
     },
     actions: {
       stamp: assign(({ context, event }) => ({ accepted: context.accepted + 1, updatedAt: event.at })),
-      respond: assign(({ context, event }) => ({ ...close(context, ['firstResponse'], 'met', event.at), responded: true })),
+      respond: assign(({ context, event }) => ({
+        ...close(context, ['firstResponse'], 'met', event.at),
+        responded: true,
+      })),
       verify: assign({ verified: true }),
       resolve: assign(({ context, event }) => {
         const e = event as Ev<'RESOLVE'>;
         return {
           ...close(context, ['firstResponse', 'initialNotice'], 'met', e.at),
-          resolution: { by: 'cs' as const, text: e.resolution, ...(e.adjustment ? { adjustment: e.adjustment } : {}), at: e.at },
+          resolution: {
+            by: 'cs' as const,
+            text: e.resolution,
+            ...(e.adjustment ? { adjustment: e.adjustment } : {}),
+            at: e.at,
+          },
         };
       }),
       coordinate: assign(({ context, event }) => {
         const e = event as Ev<'COORDINATE'>;
         const met = close(context, ['firstResponse', 'initialNotice'], 'met', e.at);
-        return { ...arm(policy, met, ['coordination'], e.at), coordination: { department: e.department, request: e.request, at: e.at } };
+        return {
+          ...arm(policy, met, ['coordination'], e.at),
+          coordination: { department: e.department, request: e.request, at: e.at },
+        };
       }),
       departmentReply: assign(({ context, event }) => {
         const e = event as Ev<'DEPARTMENT_REPLY'>;
@@ -125,15 +136,28 @@ export function createCaseMachine(policy: CasePolicy) {
       }),
       escalateByAgent: assign(({ context, event }) => {
         const e = event as Ev<'ESCALATE'>;
-        const target = escalationTarget(policy, e.recommendation) ?? { trigger: 'beyond_authority', department: e.recommendation };
+        const target = escalationTarget(policy, e.recommendation) ?? {
+          trigger: 'beyond_authority',
+          department: e.recommendation,
+        };
         return escalate(
           context,
-          { ...target, reason: e.reason, preliminaryJudgment: e.preliminaryJudgment, recommendation: e.recommendation, clause: '3.2.3' },
+          {
+            ...target,
+            reason: e.reason,
+            preliminaryJudgment: e.preliminaryJudgment,
+            recommendation: e.recommendation,
+            clause: '3.2.3',
+          },
           e.at,
         );
       }),
       escalateForFlags: assign(({ context, event }) =>
-        escalate(context, escalationForFlags(policy, context.flags, event.type === 'FLAG' ? event.note : undefined), timeOf(context, event)),
+        escalate(
+          context,
+          escalationForFlags(policy, context.flags, event.type === 'FLAG' ? event.note : undefined),
+          timeOf(context, event),
+        ),
       ),
       addFlag: assign(({ context, event }) => {
         const flag = (event as Ev<'FLAG'>).flag;
@@ -211,7 +235,10 @@ export function createCaseMachine(policy: CasePolicy) {
           survey: { score: e.score, ...(e.comment ? { comment: e.comment } : {}), at: e.at },
         };
       }),
-      reopen: assign(({ context, event }) => ({ ...arm(policy, context, ['initialNotice'], event.at), resolution: null })),
+      reopen: assign(({ context, event }) => ({
+        ...arm(policy, context, ['initialNotice'], event.at),
+        resolution: null,
+      })),
       // Effects: no I/O here. The engine turns these into outbox entries in the same commit.
       handOff: () => {},
       requestCoordination: () => {},
@@ -266,7 +293,12 @@ export function createCaseMachine(policy: CasePolicy) {
           COORDINATE: {
             guard: 'canCoordinate',
             target: 'coordinating',
-            actions: ['stamp', 'coordinate', 'requestCoordination', { type: 'notifyCustomer', params: { kind: 'coordinating' } }],
+            actions: [
+              'stamp',
+              'coordinate',
+              'requestCoordination',
+              { type: 'notifyCustomer', params: { kind: 'coordinating' } },
+            ],
           },
           FLAG: { target: 'escalated', actions: ['stamp', 'addFlag', 'escalateForFlags'] },
           ESCALATE: { guard: 'canEscalate', target: 'escalated', actions: ['stamp', 'escalateByAgent'] },
@@ -282,7 +314,11 @@ export function createCaseMachine(policy: CasePolicy) {
       coordinating: {
         on: {
           RESPOND: { actions: ['stamp', 'respond'] },
-          DEPARTMENT_REPLY: { guard: 'canReplyFromDepartment', target: 'verified', actions: ['stamp', 'departmentReply'] },
+          DEPARTMENT_REPLY: {
+            guard: 'canReplyFromDepartment',
+            target: 'verified',
+            actions: ['stamp', 'departmentReply'],
+          },
           FLAG: { target: 'escalated', actions: ['stamp', 'addFlag', 'escalateForFlags'] },
           ESCALATE: { guard: 'canEscalate', target: 'escalated', actions: ['stamp', 'escalateByAgent'] },
           REQUEST_INFO: {

@@ -1,5 +1,5 @@
-import { OUT_OF_ORDER_CLAUSE } from './clauses.ts';
 import type { CaseMachine } from './case.machine.ts';
+import { OUT_OF_ORDER_CLAUSE } from './clauses.ts';
 import {
   coordinateRefusal,
   deadlineRefusal,

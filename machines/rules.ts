@@ -1,6 +1,6 @@
-import type { MachineEvent, CaseContext, CasePolicy, Refusal } from './types.ts';
 import { compareMoney, type Money } from '../src/domain/money.ts';
 import { AMOUNT_BOUND_CATEGORIES, TRIGGERS, type Trigger } from '../src/domain/vocabulary.ts';
+import type { CaseContext, CasePolicy, MachineEvent, Refusal } from './types.ts';
 
 // The authority rules of articles 1 and 2, as pure functions returning the reason for a refusal.
 // The machine's guards and the engine's explanation of a refusal use the same functions.

@@ -1,6 +1,6 @@
+import type { CaseEvent, OpenCase } from '../src/domain/events.ts';
 import type { Money } from '../src/domain/money.ts';
 import type { CaseState, DeadlineStatus, Role, Trigger } from '../src/domain/vocabulary.ts';
-import type { CaseEvent, OpenCase } from '../src/domain/events.ts';
 
 /** What the machine needs of a contract policy. The policy module produces a superset. */
 export interface CasePolicy {

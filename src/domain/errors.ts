@@ -52,7 +52,10 @@ export class NotFound extends DomainError {
 
 /** Optimistic concurrency lost, or an idempotency key reused with another body. */
 export class Conflict extends DomainError {
-  constructor(code: 'VERSION_CONFLICT' | 'PRECONDITION_FAILED' | 'IDEMPOTENCY_CONFLICT' | 'CASE_EXISTS', message: string) {
+  constructor(
+    code: 'VERSION_CONFLICT' | 'PRECONDITION_FAILED' | 'IDEMPOTENCY_CONFLICT' | 'CASE_EXISTS',
+    message: string,
+  ) {
     super(code, message);
     this.name = 'Conflict';
   }

@@ -5,9 +5,7 @@ import { TRIGGERS, type Trigger } from './vocabulary.ts';
 
 // The event vocabulary of VOCABULARY.md. Strict objects: an unknown field is an error, not ignored.
 const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
-const id = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-", 1 to 64 characters');
+const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-", 1 to 64 characters');
 
 export const triggerSchema = z.enum(TRIGGERS, { error: `must be one of ${TRIGGERS.join(', ')}` });
 

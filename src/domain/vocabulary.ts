@@ -37,13 +37,7 @@ export const DEADLINE_STATUSES = ['armed', 'paused', 'met', 'breached', 'excused
 export type DeadlineStatus = (typeof DEADLINE_STATUSES)[number];
 
 /** The deadlines every policy must define (the agreement's `[time]` blanks). */
-export const REQUIRED_DEADLINES = [
-  'firstResponse',
-  'initialNotice',
-  'handoff',
-  'coordination',
-  'followUp',
-] as const;
+export const REQUIRED_DEADLINES = ['firstResponse', 'initialNotice', 'handoff', 'coordination', 'followUp'] as const;
 export type DeadlineName = (typeof REQUIRED_DEADLINES)[number];
 
 export const CASE_STATES = [

@@ -82,7 +82,16 @@ export function deliveryEffects(
 
 function request(ctx: CaseContext) {
   const { category, channel, subject, description, amount, externalRef } = ctx.open;
-  return { request: { category, channel, subject, description, ...(amount ? { amount } : {}), ...(externalRef ? { externalRef } : {}) } };
+  return {
+    request: {
+      category,
+      channel,
+      subject,
+      description,
+      ...(amount ? { amount } : {}),
+      ...(externalRef ? { externalRef } : {}),
+    },
+  };
 }
 
 /** 3.2.3: customer information, request details, preliminary judgment and recommended escalation. */

@@ -91,7 +91,19 @@ export class Engine {
       const state = String(snapshot.value);
       const outbox = [...timerEffects(caseId, undefined, context), ...deliveryEffects(policy, context, 1, actions)];
       const audit = auditEntry(1, at, actor, 'OPEN', undefined, state, state === 'escalated' ? '1' : '2.1', context);
-      const result = await this.#commit(caseId, 0, undefined, state, policy, context, key, bodyHash, audit, outbox, actor);
+      const result = await this.#commit(
+        caseId,
+        0,
+        undefined,
+        state,
+        policy,
+        context,
+        key,
+        bodyHash,
+        audit,
+        outbox,
+        actor,
+      );
       if (result === 'stale-version') throw new Conflict('CASE_EXISTS', `case ${caseId} was opened concurrently`);
       return result;
     });
@@ -162,9 +174,35 @@ export class Engine {
     }
     const state = String(next.value);
     const version = stored.version + 1;
-    const outbox = [...timerEffects(caseId, before, next.context), ...deliveryEffects(policy, next.context, version, actions)];
-    const audit = auditEntry(version, at, actor, event.type, stored.state, state, clauseOf(policy, machineEvent), next.context, event, before);
-    return this.#commit(caseId, stored.version, stored.state, state, policy, next.context, key, bodyHash, audit, outbox, actor);
+    const outbox = [
+      ...timerEffects(caseId, before, next.context),
+      ...deliveryEffects(policy, next.context, version, actions),
+    ];
+    const audit = auditEntry(
+      version,
+      at,
+      actor,
+      event.type,
+      stored.state,
+      state,
+      clauseOf(policy, machineEvent),
+      next.context,
+      event,
+      before,
+    );
+    return this.#commit(
+      caseId,
+      stored.version,
+      stored.state,
+      state,
+      policy,
+      next.context,
+      key,
+      bodyHash,
+      audit,
+      outbox,
+      actor,
+    );
   }
 
   async #commit(
@@ -206,7 +244,10 @@ export class Engine {
         const entries = committed.outboxIds.map((id, i) => ({ id, entry: outbox[i] as OutboxEntry }));
         if (entries.length > 0) this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries });
         if (fromState !== state) {
-          this.#log?.info({ caseId, actor: actor.name, from: fromState ?? null, to: state, version }, 'case transition');
+          this.#log?.info(
+            { caseId, actor: actor.name, from: fromState ?? null, to: state, version },
+            'case transition',
+          );
         }
         return result;
       }

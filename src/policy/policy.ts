@@ -44,7 +44,12 @@ export function parsePolicy(document: unknown, source = 'policy'): Policy {
   const doc = result.data;
   const deadlines: Record<string, DeadlinePolicy> = {};
   for (const [name, d] of Object.entries(doc.deadlines)) {
-    deadlines[name] = { within: d.within, withinMs: parseDuration(d.within) as number, clause: d.clause, clock: d.clock };
+    deadlines[name] = {
+      within: d.within,
+      withinMs: parseDuration(d.within) as number,
+      clause: d.clause,
+      clock: d.clock,
+    };
   }
   const body = {
     contract: doc.contract,

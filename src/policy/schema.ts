@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration.ts';
 import { moneySchema } from '../domain/money.ts';
-import { AMOUNT_BOUND_CATEGORIES, BASE_CATEGORIES, REQUIRED_DEADLINES, TRIGGERS } from '../domain/vocabulary.ts';
+import { BASE_CATEGORIES, REQUIRED_DEADLINES, TRIGGERS } from '../domain/vocabulary.ts';
 
 // The contract policy: the agreement's blanks filled in for one main contract (one YAML file).
 const name = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'lower-case letters, digits and "_", starting with a letter');
+const deadlineName = z.string().regex(/^[a-z][A-Za-z0-9_]{0,63}$/, 'a deadline name such as firstResponse');
 const clause = z.string().regex(/^\d+(\.\d+)*$/, 'a clause number of the agreement such as "3.1.3"');
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name such as INTERVENE_SECRET_LEGAL');
 
@@ -46,7 +47,7 @@ export const policySchema = z
       categories: z.array(name).min(1, 'at least one category (1.1–1.5)'),
       amountLimit: moneySchema,
     }),
-    deadlines: z.record(name, deadline),
+    deadlines: z.record(deadlineName, deadline),
     departments: z.record(
       name,
       z.strictObject({
@@ -71,7 +72,11 @@ export const policySchema = z
     for (const trigger of TRIGGERS) {
       const route = policy.escalation.routes[trigger];
       if (route === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['escalation', 'routes', trigger], message: 'every trigger needs a route' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['escalation', 'routes', trigger],
+          message: 'every trigger needs a route',
+        });
       } else if (!(route in policy.departments)) {
         ctx.addIssue({
           code: 'custom',
@@ -83,10 +88,6 @@ export const policySchema = z
     const categories = new Set(policy.authority.categories);
     if (categories.size !== policy.authority.categories.length) {
       ctx.addIssue({ code: 'custom', path: ['authority', 'categories'], message: 'lists a category twice' });
-    }
-    const boundCategory = policy.authority.categories.some((c) => AMOUNT_BOUND_CATEGORIES.includes(c));
-    if (boundCategory && policy.authority.amountLimit.currency.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['authority', 'amountLimit'], message: 'required for small claims (1.4)' });
     }
   });
 

@@ -66,7 +66,8 @@ export class CaseStore {
     if (err) throw err;
     const [v, s] = fields as [string | null, string | null];
     const replay = (replies[1]?.[1] as string | null) ?? undefined;
-    const stored = v !== null && s !== null ? { version: Number(v), ...(JSON.parse(s) as Omit<StoredCase, 'version'>) } : undefined;
+    const stored =
+      v !== null && s !== null ? { version: Number(v), ...(JSON.parse(s) as Omit<StoredCase, 'version'>) } : undefined;
     return { ...(stored ? { stored } : {}), ...(replay !== undefined ? { replay } : {}) };
   }
 
@@ -122,7 +123,7 @@ export class CaseStore {
   /** Case ids in a state, oldest first, within one partition (the read side pages over partitions). */
   async idsInState(state: string): Promise<string[]> {
     const pipe = this.redis.pipeline();
-    for (let p = 0; p < this.keys.partitions; p++) pipe.zrange(this.keys.stateIndex(p, state), "0", "-1");
+    for (let p = 0; p < this.keys.partitions; p++) pipe.zrange(this.keys.stateIndex(p, state), '0', '-1');
     const replies = (await pipe.exec()) ?? [];
     return replies.flatMap(([, ids]) => ids as string[]);
   }

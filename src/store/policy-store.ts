@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { parsePolicy, type Policy } from '../policy/policy.ts';
+import { type Policy, parsePolicy } from '../policy/policy.ts';
 import type { Keys } from './keys.ts';
 
 /**

@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Actor } from '../../machines/types.ts';
+import { loadConfig } from '../config.ts';
+import { DomainError } from '../domain/errors.ts';
+import { parseEvent, parseOpenCase } from '../domain/events.ts';
+import { ROLES } from '../domain/vocabulary.ts';
+import { caseView } from '../engine/view.ts';
+import { createLogger } from '../log.ts';
+import { createRuntime, type Runtime } from '../runtime.ts';
+
+const HELP = `intervene — drive intervention cases by hand
+
+Usage:
+  intervene case open (--file CASE.json | --json-body '{...}') [--key IDEMPOTENCY_KEY]
+  intervene case send ID (--file EVENT.json | --json-body '{"type":"RESPOND"}') [--key KEY] [--if-match VERSION]
+  intervene case show ID
+  intervene case history ID
+
+Options:
+  --as ROLE            act as this role (${ROLES.join(', ')}); default service
+  --department ID      the department, with --as department
+  --name NAME          who is acting (recorded in the audit trail); default cli
+  --json               print JSON (machine-readable)
+  -h, --help           this text
+
+Bodies use the names of the public vocabulary (README, "Events").
+Exit codes: 0 done; 1 unexpected failure; 2 bad usage or invalid input; 3 refused by the agreement's
+rules (the clause is printed); 4 not found; 5 conflict (version or idempotency key); 6 forbidden.
+Environment: REDIS_URL, INTERVENE_POLICIES and the rest of the README's configuration.`;
+
+const EXIT: Record<string, number> = {
+  VALIDATION_FAILED: 2,
+  NOT_FOUND: 4,
+  VERSION_CONFLICT: 5,
+  PRECONDITION_FAILED: 5,
+  IDEMPOTENCY_CONFLICT: 5,
+  CASE_EXISTS: 5,
+  FORBIDDEN: 6,
+};
+
+class UsageError extends Error {}
+
+function body(values: { file?: string | undefined; 'json-body'?: string | undefined }): unknown {
+  const text = values.file ? readFileSync(values.file, 'utf8') : values['json-body'];
+  if (text === undefined) throw new UsageError('give the body with --file FILE or --json-body JSON');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`the body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export async function run(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      file: { type: 'string' },
+      'json-body': { type: 'string' },
+      key: { type: 'string' },
+      'if-match': { type: 'string' },
+      as: { type: 'string', default: 'service' },
+      department: { type: 'string' },
+      name: { type: 'string', default: 'cli' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [group, command, id] = positionals;
+  if (values.help || group !== 'case' || !command) {
+    out(HELP);
+    return values.help ? 0 : 2;
+  }
+  if (!(ROLES as readonly string[]).includes(values.as))
+    throw new UsageError(`--as must be one of ${ROLES.join(', ')}`);
+  const actor = {
+    name: values.name,
+    role: values.as,
+    ...(values.department ? { department: values.department } : {}),
+  } as Actor;
+  const print = (value: unknown, text: () => string) => out(values.json ? JSON.stringify(value, null, 2) : text());
+
+  const config = loadConfig();
+  const runtime = await createRuntime(config, createLogger(values.json ? 'silent' : 'warn', process.stderr));
+  try {
+    return await dispatch(runtime, command, id, values, actor, print);
+  } finally {
+    await runtime.dispatcher.flush();
+    await runtime.close();
+  }
+}
+
+async function dispatch(
+  runtime: Runtime,
+  command: string,
+  id: string | undefined,
+  values: { file?: string; 'json-body'?: string; key?: string; 'if-match'?: string },
+  actor: Actor,
+  print: (value: unknown, text: () => string) => void,
+): Promise<number> {
+  const { engine } = runtime;
+  const show = async (caseId: string) => {
+    const found = await engine.get(caseId);
+    if (!found) throw new DomainError('NOT_FOUND', `case ${caseId} does not exist`);
+    const view = caseView(found.stored, found.policy);
+    print(view, () =>
+      [
+        `${view.id}  ${view.state}  v${view.version}  ${view.contractId}@${view.policyVersion}  ${view.category}/${view.channel}`,
+        ...view.deadlines.map(
+          (d) => `  ${d.name.padEnd(14)} ${d.status.padEnd(9)} ${d.dueAt ?? `${d.remainingMs} ms left`}  (${d.clause})`,
+        ),
+        ...(view.escalation
+          ? [
+              `  escalated to ${view.escalation.department} (level ${view.escalation.level}, ${view.escalation.handoff})`,
+            ]
+          : []),
+      ].join('\n'),
+    );
+  };
+  const key = values.key ? { idempotencyKey: values.key } : {};
+  switch (command) {
+    case 'open': {
+      const result = await engine.open(parseOpenCase(body(values)), actor, key);
+      await show(result.caseId);
+      return 0;
+    }
+    case 'send': {
+      if (!id) throw new UsageError('case send needs a case ID');
+      const expected = values['if-match'] === undefined ? {} : { expectedVersion: Number(values['if-match']) };
+      await engine.apply(id, parseEvent(body(values)), actor, { ...key, ...expected });
+      await show(id);
+      return 0;
+    }
+    case 'show':
+      if (!id) throw new UsageError('case show needs a case ID');
+      await show(id);
+      return 0;
+    case 'history': {
+      if (!id) throw new UsageError('case history needs a case ID');
+      const entries = (await engine.store.history(id)) as {
+        v: number;
+        at: string;
+        event: string;
+        from: string | null;
+        to: string;
+        clause: string;
+        actor: { name: string; role: string };
+      }[];
+      if (entries.length === 0) throw new DomainError('NOT_FOUND', `case ${id} does not exist`);
+      print(entries, () =>
+        entries
+          .map(
+            (e) =>
+              `v${e.v}  ${e.at}  ${e.event.padEnd(18)} ${e.from ?? '-'} → ${e.to}  clause ${e.clause}  by ${e.actor.name} (${e.actor.role})`,
+          )
+          .join('\n'),
+      );
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command: case ${command}`);
+  }
+}
+
+const invokedDirectly = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\/src\//, '/src/'));
+if (invokedDirectly) {
+  run(process.argv.slice(2), (s) => process.stdout.write(`${s}\n`)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      if (error instanceof DomainError) {
+        const fields = error.errors.map((e) => `\n  ${e.path}: ${e.message}`).join('');
+        process.stderr.write(
+          `intervene: ${error.message}${error.clause ? ` (clause ${error.clause})` : ''}${fields}\n`,
+        );
+        process.exit(error.name === 'EventRefused' ? 3 : (EXIT[error.code] ?? 1));
+      }
+      const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      process.stderr.write(`intervene: ${(error as Error).message}\n`);
+      process.exit(usage ? 2 : 1);
+    },
+  );
+}

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { fieldErrors } from './domain/errors.ts';
+
+// The one module that reads the environment (STYLE.md rule 5). Validated once, frozen.
+const int = (min: number, max: number) => z.coerce.number().int('an integer').min(min).max(max);
+
+const schema = z.object({
+  PORT: int(1, 65_535).default(3000),
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'a redis:// or rediss:// URL' }).optional(),
+  INTERVENE_POLICIES: z.string().min(1).default('policies'),
+  INTERVENE_KEYS: z.string().min(1).optional(),
+  INTERVENE_VAR_DIR: z.string().min(1).default('var'),
+  INTERVENE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_:.-]*$/, 'letters, digits, ":", ".", "_" or "-"')
+    .default('ivn:'),
+  INTERVENE_QUEUE_PREFIX: z.string().min(1).default('ivn-bull'),
+  INTERVENE_PARTITIONS: int(1, 1024).default(16),
+  INTERVENE_TIMER_LEAD_MS: int(0, 10_000).default(200),
+  INTERVENE_DEADLINE_CONCURRENCY: int(1, 10_000).default(256),
+  INTERVENE_NOTIFY_CONCURRENCY: int(1, 1_000).default(16),
+  INTERVENE_LOCK_MS: int(1_000, 600_000).default(30_000),
+  INTERVENE_STALLED_INTERVAL_MS: int(1_000, 600_000).default(30_000),
+  INTERVENE_SWEEP_INTERVAL_MS: int(100, 600_000).default(1_000),
+  INTERVENE_WORKERS: z
+    .string()
+    .regex(
+      /^(deadlines|notify|dispatcher)(,(deadlines|notify|dispatcher))*$/,
+      'a comma-separated list of deadlines, notify, dispatcher',
+    )
+    .optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = Readonly<z.infer<typeof schema>> & { readonly env: Readonly<Record<string, string | undefined>> };
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const lines = fieldErrors(result.error.issues).map((e) => `  ${e.path}: ${e.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return Object.freeze({ ...result.data, env: Object.freeze({ ...env }) });
+}

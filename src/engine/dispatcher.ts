@@ -1,0 +1,145 @@
+import type { Queue } from 'bullmq';
+import type { Logger } from 'pino';
+import type { CaseStore } from '../store/case-store.ts';
+import { type Delivery, type OutboxEntry, type TimerArm, timerJobId } from './effects.ts';
+import type { CommittedEntries } from './engine.ts';
+
+export interface DispatcherOptions {
+  readonly store: CaseStore;
+  readonly deadlines: Queue;
+  readonly notify: Queue;
+  /** Timers are queued this long before due; the worker holds them to the exact due time. */
+  readonly leadMs: number;
+  /** Outbox entries older than this are taken to be orphaned by a crashed process and re-dispatched. */
+  readonly graceMs?: number;
+  readonly log?: Logger;
+  readonly clock?: () => number;
+}
+
+type Batch = Map<number, { id: string; entry: OutboxEntry }[]>;
+
+/**
+ * Moves outbox entries into BullMQ. The committing process dispatches its own entries at once (batched);
+ * a sweep re-dispatches entries left behind by a process that died between commit and dispatch.
+ * Every step is idempotent: deterministic job ids, HSETNX delivery records, XDEL last.
+ */
+export class Dispatcher {
+  readonly #opts: DispatcherOptions;
+  readonly #clock: () => number;
+  #pending: Batch = new Map();
+  #flushing: Promise<void> = Promise.resolve();
+  #scheduled = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: DispatcherOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock ?? Date.now;
+  }
+
+  /** The engine's `onCommitted` hook. */
+  readonly enqueue = (committed: CommittedEntries): void => {
+    const list = this.#pending.get(committed.partition) ?? [];
+    list.push(...committed.entries);
+    this.#pending.set(committed.partition, list);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        this.#scheduled = false;
+        void this.flush();
+      });
+    }
+  };
+
+  /** Dispatches everything enqueued so far; flushes run one after another so removes follow their adds. */
+  flush(): Promise<void> {
+    const batch = this.#pending;
+    this.#pending = new Map();
+    this.#flushing = this.#flushing
+      .then(() => (batch.size > 0 ? this.#dispatch(batch) : undefined))
+      .catch((error: unknown) => this.#opts.log?.error({ err: error }, 'outbox dispatch failed; the sweep retries'));
+    return this.#flushing;
+  }
+
+  /** Re-dispatches entries older than the grace period in every partition. Returns how many. */
+  async sweep(): Promise<number> {
+    const { store } = this.#opts;
+    const before = this.#clock() - (this.#opts.graceMs ?? 5_000);
+    const batch: Batch = new Map();
+    const pipe = store.redis.pipeline();
+    for (let p = 0; p < store.keys.partitions; p++)
+      pipe.xrange(store.keys.outbox(p), '-', String(before), 'COUNT', 1000);
+    const replies = (await pipe.exec()) ?? [];
+    let count = 0;
+    replies.forEach(([error, rows], partition) => {
+      if (error || !Array.isArray(rows) || rows.length === 0) return;
+      const entries = (rows as [string, string[]][]).map(([id, fields]) => ({
+        id,
+        entry: JSON.parse(fields[1] as string) as OutboxEntry,
+      }));
+      count += entries.length;
+      batch.set(partition, entries);
+    });
+    if (count > 0) {
+      this.#opts.log?.warn({ entries: count }, 're-dispatching orphaned outbox entries');
+      await this.#dispatch(batch);
+    }
+    return count;
+  }
+
+  start(intervalMs = 1_000): void {
+    const loop = () => {
+      this.sweep()
+        .catch((error: unknown) => this.#opts.log?.error({ err: error }, 'outbox sweep failed'))
+        .finally(() => {
+          if (this.#timer) this.#timer = setTimeout(loop, intervalMs);
+        });
+    };
+    this.#timer = setTimeout(loop, intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+
+  async #dispatch(batch: Batch): Promise<void> {
+    const { store, deadlines, notify, leadMs } = this.#opts;
+    const now = this.#clock();
+    const all = [...batch.values()].flat().map((e) => e.entry);
+    const arms = all.filter((e): e is TimerArm => e.kind === 'timer.arm');
+    const deliveries = all.filter((e): e is Delivery => e.kind === 'deliver');
+    const cancels = all.filter((e) => e.kind === 'timer.cancel');
+
+    if (deliveries.length > 0) {
+      const pipe = store.redis.pipeline();
+      for (const d of deliveries) {
+        const key = store.keys.forCase(d.caseId).delivery(d.id);
+        pipe.hsetnx(key, 'entry', JSON.stringify(d)).hsetnx(key, 'status', 'pending');
+      }
+      await pipe.exec();
+      await notify.addBulk(
+        deliveries.map((d) => ({
+          name: d.body.type as string,
+          data: { partition: store.partitionOf(d.caseId), id: d.id },
+          opts: { jobId: d.id },
+        })),
+      );
+    }
+    if (arms.length > 0) {
+      await deadlines.addBulk(
+        arms.map((t) => ({
+          name: t.name,
+          // No personal data in job payloads: BullMQ stores them in clear text.
+          data: { caseId: t.caseId, name: t.name, epoch: t.epoch, dueAt: t.dueAt },
+          opts: { jobId: timerJobId(t.caseId, t.name, t.epoch), delay: Math.max(0, t.dueAt - leadMs - now) },
+        })),
+      );
+    }
+    // A cancel that misses (job already running) is harmless: the epoch check drops the stale firing.
+    await Promise.all(cancels.map((t) => deadlines.remove(timerJobId(t.caseId, t.name, t.epoch)).catch(() => 0)));
+    const del = store.redis.pipeline();
+    for (const [partition, entries] of batch) del.xdel(store.keys.outbox(partition), ...entries.map((e) => e.id));
+    await del.exec();
+  }
+}

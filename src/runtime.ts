@@ -1,0 +1,151 @@
+import { join } from 'node:path';
+import type { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { createDeadlineQueue, startDeadlineWorker, type TimerJob } from './deadlines/timer-queue.ts';
+import { Dispatcher } from './engine/dispatcher.ts';
+import { Engine } from './engine/engine.ts';
+import { createNotifyQueue, type NotifyJob, startNotifyWorker } from './notify/delivery.ts';
+import { resolveSecrets } from './notify/secrets.ts';
+import { loadPolicyFiles } from './policy/policy.ts';
+import { PolicyRegistry } from './policy/registry.ts';
+import { CaseStore } from './store/case-store.ts';
+import { PolicyStore } from './store/policy-store.ts';
+import { commandClient, ping, queueClient, type RedisServer, startRedisServer } from './store/redis.ts';
+
+export const SYSTEM_ACTOR = { name: 'intervene-timers', role: 'system' } as const;
+
+export interface Runtime {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly redis: Redis;
+  readonly queueConnection: Redis;
+  readonly store: CaseStore;
+  readonly policies: PolicyRegistry;
+  readonly engine: Engine;
+  readonly dispatcher: Dispatcher;
+  readonly deadlineQueue: Queue<TimerJob>;
+  readonly notifyQueue: Queue<NotifyJob>;
+  readonly secrets: ReadonlyMap<string, string>;
+  readonly redisServer: RedisServer | undefined;
+  startWorkers(only?: readonly string[]): Worker[];
+  close(): Promise<void>;
+}
+
+/** DESIGN.md: `REDIS_URL`, else the local default, else a private `redis-server`, else a message naming all three. */
+export async function resolveRedis(config: Config, log: Logger): Promise<{ url: string; server?: RedisServer }> {
+  if (config.REDIS_URL) return { url: config.REDIS_URL };
+  const local = 'redis://127.0.0.1:6379';
+  if (await ping(local)) return { url: local };
+  try {
+    const server = await startRedisServer(join(config.INTERVENE_VAR_DIR, 'redis'));
+    log.warn(
+      { url: server.url, dir: server.dir },
+      'no Redis configured or on 127.0.0.1:6379: started a private redis-server',
+    );
+    return { url: server.url, server };
+  } catch (error) {
+    throw new Error(
+      'no Redis available. Either set REDIS_URL, or run Redis on 127.0.0.1:6379, ' +
+        `or put redis-server on the PATH so a private one can be started (${(error as Error).message})`,
+    );
+  }
+}
+
+export async function createRuntime(config: Config, log: Logger, redisUrl?: string): Promise<Runtime> {
+  const { url, server } = redisUrl ? { url: redisUrl, server: undefined } : await resolveRedis(config, log);
+  const redis = commandClient(url);
+  const queueConnection = queueClient(url);
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  queueConnection.on('error', (err) => log.warn({ err: err.message }, 'redis (queues) connection error'));
+  await new Promise<void>((ready, fail) => {
+    redis.once('ready', ready);
+    setTimeout(() => fail(new Error(`Redis at ${url} not ready within 10 s`)), 10_000).unref();
+  });
+
+  const policyList = await loadPolicyFiles(config.INTERVENE_POLICIES);
+  const policies = new PolicyRegistry(policyList);
+  const store = new CaseStore(redis, { prefix: config.INTERVENE_PREFIX, partitions: config.INTERVENE_PARTITIONS });
+  const policyStore = new PolicyStore(redis, store.keys);
+  for (const p of policyList) await policyStore.pin(p);
+
+  const prefix = config.INTERVENE_QUEUE_PREFIX;
+  const deadlineQueue = createDeadlineQueue(queueConnection, prefix);
+  const notifyQueue = createNotifyQueue(queueConnection, prefix);
+  const dispatcher = new Dispatcher({
+    store,
+    deadlines: deadlineQueue,
+    notify: notifyQueue,
+    leadMs: config.INTERVENE_TIMER_LEAD_MS,
+    log,
+  });
+  const engine = new Engine({ store, policies, policyStore, log, onCommitted: dispatcher.enqueue });
+  const secrets = resolveSecrets(policyList, config.env, config.INTERVENE_VAR_DIR, log);
+  const workers: Worker[] = [];
+
+  return {
+    config,
+    log,
+    redis,
+    queueConnection,
+    store,
+    policies,
+    engine,
+    dispatcher,
+    deadlineQueue,
+    notifyQueue,
+    secrets,
+    redisServer: server,
+    startWorkers(only = ['deadlines', 'notify', 'dispatcher']) {
+      if (only.includes('dispatcher')) dispatcher.start(config.INTERVENE_SWEEP_INTERVAL_MS);
+      if (only.includes('deadlines')) {
+        workers.push(
+          startDeadlineWorker({
+            connection: queueClient(url),
+            prefix,
+            concurrency: config.INTERVENE_DEADLINE_CONCURRENCY,
+            lockDuration: config.INTERVENE_LOCK_MS,
+            stalledInterval: config.INTERVENE_STALLED_INTERVAL_MS,
+            fire: (job, jobId) =>
+              engine.apply(job.caseId, { type: 'DEADLINE', name: job.name, epoch: job.epoch }, SYSTEM_ACTOR, {
+                idempotencyKey: jobId,
+              }),
+          }),
+        );
+      }
+      if (only.includes('notify')) {
+        workers.push(
+          startNotifyWorker({
+            connection: queueClient(url),
+            redis,
+            keys: store.keys,
+            prefix,
+            concurrency: config.INTERVENE_NOTIFY_CONCURRENCY,
+            log,
+            endpointFor: async (delivery) => {
+              const policy = (await engine.get(delivery.caseId))?.policy;
+              const webhook =
+                delivery.target.kind === 'department'
+                  ? policy?.departments[delivery.target.department]?.webhook
+                  : policy?.notices?.customer?.webhook;
+              const secret = webhook && secrets.get(webhook.secretEnv);
+              return webhook && secret ? { url: webhook.url, secret } : undefined;
+            },
+          }),
+        );
+      }
+      for (const w of workers) w.on('error', (err) => log.error({ err: err.message }, 'worker error'));
+      return workers;
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      await dispatcher.stop();
+      await Promise.all([deadlineQueue.close(), notifyQueue.close()]);
+      await Promise.all(workers.map((w) => w.disconnect()));
+      redis.disconnect();
+      queueConnection.disconnect();
+      await server?.stop();
+    },
+  };
+}

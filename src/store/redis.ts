@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** The settings DESIGN.md fixes for Redis: AOF on, no eviction (BullMQ needs it), `hz 100` for timer precision. */
+export const REDIS_SETTINGS = [
+  '--appendonly',
+  'yes',
+  '--appendfsync',
+  'everysec',
+  '--maxmemory-policy',
+  'noeviction',
+  '--hz',
+  '100',
+];
+
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  stop(): Promise<void>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Starts a private `redis-server` from the PATH with the shipped settings; resolves once it answers PING. */
+export async function startRedisServer(dir: string, port?: number): Promise<RedisServer> {
+  const p = port ?? (await freePort());
+  const absolute = resolve(dir);
+  mkdirSync(absolute, { recursive: true });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(p), '--bind', '127.0.0.1', '--dir', absolute, '--save', '', ...REDIS_SETTINGS],
+    {
+      stdio: 'ignore',
+    },
+  );
+  const exited = new Promise<never>((_, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`redis-server exited with code ${code}`)));
+  });
+  const url = `redis://127.0.0.1:${p}`;
+  await Promise.race([waitForPing(url, 10_000), exited]);
+  child.removeAllListeners('exit');
+  return {
+    url,
+    port: p,
+    dir: absolute,
+    kill: (signal) => child.kill(signal),
+    stop: () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export async function waitForPing(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await ping(url)) return;
+    if (Date.now() > deadline) throw new Error(`no Redis answered at ${url} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function ping(url: string): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 500,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A client for commands: fails fast when Redis is down instead of queueing (STACK-NOTES). */
+export function commandClient(url: string): Redis {
+  return new Redis(url, { enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+}
+
+/** A client for BullMQ: workers need `maxRetriesPerRequest: null`. */
+export function queueClient(url: string): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null });
+}
