@@ -146,7 +146,7 @@ export function handoffRefusal(
 /** A timer fires only for the arming it belongs to, and never before its due time. */
 export function deadlineRefusal(ctx: CaseContext, event: Ev<'DEADLINE'>): Refusal | undefined {
   const clock = ctx.deadlines[event.name];
-  if (!clock || clock.status !== 'armed' || clock.epoch !== event.epoch) {
+  if (clock?.status !== 'armed' || clock.epoch !== event.epoch) {
     return {
       code: 'STALE_TIMER',
       message: `deadline ${event.name} epoch ${event.epoch} is no longer armed`,

@@ -8,7 +8,7 @@ import { Dispatcher } from './engine/dispatcher.ts';
 import { Engine } from './engine/engine.ts';
 import { createNotifyQueue, type NotifyJob, startNotifyWorker } from './notify/delivery.ts';
 import { resolveSecrets } from './notify/secrets.ts';
-import { loadPolicyFiles } from './policy/policy.ts';
+import { loadPolicyFiles, type Policy } from './policy/policy.ts';
 import { PolicyRegistry } from './policy/registry.ts';
 import { CaseStore } from './store/case-store.ts';
 import { PolicyStore } from './store/policy-store.ts';
@@ -53,8 +53,17 @@ export async function resolveRedis(config: Config, log: Logger): Promise<{ url: 
   }
 }
 
-export async function createRuntime(config: Config, log: Logger, redisUrl?: string): Promise<Runtime> {
-  const { url, server } = redisUrl ? { url: redisUrl, server: undefined } : await resolveRedis(config, log);
+export interface RuntimeOptions {
+  /** Use this Redis instead of resolving one from the configuration. */
+  readonly redisUrl?: string;
+  /** Use these policies instead of loading `INTERVENE_POLICIES`. */
+  readonly policies?: readonly Policy[];
+  /** Injected time for the engine (logic tests run on fake time). */
+  readonly clock?: () => number;
+}
+
+export async function createRuntime(config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const { url, server } = opts.redisUrl ? { url: opts.redisUrl, server: undefined } : await resolveRedis(config, log);
   const redis = commandClient(url);
   const queueConnection = queueClient(url);
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
@@ -64,7 +73,7 @@ export async function createRuntime(config: Config, log: Logger, redisUrl?: stri
     setTimeout(() => fail(new Error(`Redis at ${url} not ready within 10 s`)), 10_000).unref();
   });
 
-  const policyList = await loadPolicyFiles(config.INTERVENE_POLICIES);
+  const policyList = opts.policies ?? (await loadPolicyFiles(config.INTERVENE_POLICIES));
   const policies = new PolicyRegistry(policyList);
   const store = new CaseStore(redis, { prefix: config.INTERVENE_PREFIX, partitions: config.INTERVENE_PARTITIONS });
   const policyStore = new PolicyStore(redis, store.keys);
@@ -79,8 +88,16 @@ export async function createRuntime(config: Config, log: Logger, redisUrl?: stri
     notify: notifyQueue,
     leadMs: config.INTERVENE_TIMER_LEAD_MS,
     log,
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
-  const engine = new Engine({ store, policies, policyStore, log, onCommitted: dispatcher.enqueue });
+  const engine = new Engine({
+    store,
+    policies,
+    policyStore,
+    log,
+    onCommitted: dispatcher.enqueue,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
   const secrets = resolveSecrets(policyList, config.env, config.INTERVENE_VAR_DIR, log);
   const workers: Worker[] = [];
 
