@@ -93,7 +93,8 @@ export function createCaseMachine(policy: CasePolicy) {
       flagReroutes: ({ context, event }) => {
         const e = event as Ev<'FLAG'>;
         const current = context.escalation;
-        if (!current || current.status === 'resolved') return false;
+        // Only a new trigger re-routes: repeating one must not pull a case back down the ladder.
+        if (!current || current.status === 'resolved' || context.flags.includes(e.flag)) return false;
         const flags = [...context.flags, e.flag];
         return leadingTrigger(flags) === e.flag && policy.escalation.routes[e.flag] !== current.department;
       },

@@ -24,6 +24,9 @@ export function explainRefusal(
   context: CaseContext,
   event: MachineEvent,
 ): Refusal {
+  // A timer's own rule comes first: a paused or replaced clock makes any firing stale, whatever the state.
+  const timer = event.type === 'DEADLINE' ? deadlineRefusal(context, event) : undefined;
+  if (timer) return timer;
   if (!eventsHandledIn(machine, state).includes(event.type)) {
     return {
       code: 'INVALID_TRANSITION',
