@@ -56,7 +56,7 @@ export const policySchema = z
         fields: z.array(z.string().min(1)).optional(),
       }),
     ),
-    escalation: z.strictObject({ routes: z.record(z.enum(TRIGGERS), name) }),
+    escalation: z.strictObject({ routes: z.partialRecord(z.enum(TRIGGERS), name) }),
     notices: z
       .strictObject({
         customer: z.strictObject({ webhook, locale: z.string().min(2).default('zh-CN') }).optional(),

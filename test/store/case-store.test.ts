@@ -1,0 +1,154 @@
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/engine.ts';
+import type { Runtime } from '../../src/runtime.ts';
+import { CaseStore } from '../../src/store/case-store.ts';
+import { openCase } from '../support/policy.ts';
+import { agent, closeRuntime, redisUrl, testRuntime, VERIFY } from '../support/runtime.ts';
+
+describe('the case store on real Redis', () => {
+  let rt: Runtime;
+  const extra: Redis[] = [];
+  beforeEach(async () => {
+    rt = await testRuntime();
+  });
+  afterEach(async () => {
+    for (const r of extra.splice(0)) r.disconnect();
+    await closeRuntime(rt);
+  });
+
+  /** Engines in the same process but on their own connections: they race through Redis, not a local lock. */
+  function rivalEngines(n: number): Engine[] {
+    return Array.from({ length: n }, () => {
+      const redis = new Redis(redisUrl(), { enableAutoPipelining: true });
+      extra.push(redis);
+      const store = new CaseStore(redis, {
+        prefix: rt.config.INTERVENE_PREFIX,
+        partitions: rt.config.INTERVENE_PARTITIONS,
+      });
+      return new Engine({ store, policies: rt.policies, maxAttempts: 200 });
+    });
+  }
+
+  it('200 concurrent applies on one case: version equals the accepted count and the audit has exactly those entries', async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const engines = rivalEngines(4);
+    const results = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) =>
+        (engines[i % engines.length] as Engine).apply(caseId, { type: 'RESPOND', message: `reply ${i}` }, agent),
+      ),
+    );
+    const accepted = results.filter((r) => r.status === 'fulfilled');
+    const rejected = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    for (const r of rejected) expect(r.reason).toMatchObject({ code: 'VERSION_CONFLICT' });
+    expect(accepted.length + rejected.length).toBe(200);
+    expect(accepted.length).toBeGreaterThan(150);
+    const found = await rt.engine.get(caseId);
+    expect(found?.stored.version).toBe(1 + accepted.length);
+    expect(found?.stored.context.accepted).toBe(1 + accepted.length);
+    const history = (await rt.store.history(caseId)) as { v: number; data?: { message: string } }[];
+    expect(history.map((h) => h.v)).toEqual(Array.from({ length: 1 + accepted.length }, (_, i) => i + 1));
+    const versions = accepted.map((r) => (r as PromiseFulfilledResult<{ version: number }>).value.version);
+    expect(new Set(versions).size).toBe(accepted.length);
+  });
+
+  it('serializes applies to one case inside one process: 200 concurrent, all accepted', async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => rt.engine.apply(caseId, { type: 'RESPOND', message: `r${i}` }, agent)),
+    );
+    expect(results.map((r) => r.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 2));
+  });
+
+  it('a commit that fails half-way leaves nothing: the script checks every key before its first write', async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const keys = rt.store.keys.forCase(caseId);
+    await rt.dispatcher.flush();
+    const outboxBefore = await rt.redis.xlen(keys.outbox);
+    // Break a key the commit writes after the case hash: the audit list becomes a string.
+    const audit = await rt.redis.lrange(keys.audit, 0, -1);
+    await rt.redis.del(keys.audit);
+    await rt.redis.set(keys.audit, 'corrupt');
+    const caseBefore = await rt.redis.hgetall(keys.case);
+    await expect(rt.engine.apply(caseId, VERIFY, agent, { idempotencyKey: 'k-half' })).rejects.toThrow(/WRONGTYPE/);
+    expect(await rt.redis.hgetall(keys.case)).toEqual(caseBefore);
+    expect(await rt.redis.xlen(keys.outbox)).toBe(outboxBefore);
+    expect(await rt.redis.keys(`${rt.config.INTERVENE_PREFIX}*idem*`)).toHaveLength(1); // the open's only
+    // Repair and retry with the same key: it applies once.
+    await rt.redis.del(keys.audit);
+    await rt.redis.rpush(keys.audit, ...audit);
+    expect(await rt.engine.apply(caseId, VERIFY, agent, { idempotencyKey: 'k-half' })).toMatchObject({ version: 2 });
+  });
+
+  it('an idempotent open returns the same case; the same key with another body is a conflict', async () => {
+    const first = await rt.engine.open(openCase(), agent, { idempotencyKey: 'intake-42' });
+    const again = await rt.engine.open(openCase(), agent, { idempotencyKey: 'intake-42' });
+    expect(again).toMatchObject({ caseId: first.caseId, version: 1, outcome: 'replayed' });
+    await expect(
+      rt.engine.open(openCase({ subject: 'other' }), agent, { idempotencyKey: 'intake-42' }),
+    ).rejects.toMatchObject({
+      code: 'IDEMPOTENCY_CONFLICT',
+    });
+    // Keys are scoped to the caller: another caller's same key is another case.
+    const other = await rt.engine.open(openCase(), { name: 'crm', role: 'service' }, { idempotencyKey: 'intake-42' });
+    expect(other.caseId).not.toBe(first.caseId);
+  });
+
+  it('If-Match: a stale expected version is refused and writes nothing', async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    await expect(rt.engine.apply(caseId, VERIFY, agent, { expectedVersion: 7 })).rejects.toMatchObject({
+      code: 'PRECONDITION_FAILED',
+    });
+    expect(await rt.engine.apply(caseId, VERIFY, agent, { expectedVersion: 1 })).toMatchObject({ version: 2 });
+  });
+
+  it('bad input writes nothing: unknown contract, channel or category', async () => {
+    await expect(rt.engine.open(openCase({ contractId: 'NOPE' }), agent)).rejects.toMatchObject({
+      errors: [{ path: 'contractId', message: 'no policy is loaded for contract NOPE' }],
+    });
+    await expect(rt.engine.open(openCase({ channel: 'fax', category: 'gossip' }), agent)).rejects.toMatchObject({
+      errors: [
+        { path: 'channel', message: 'must be one of phone, chat, email (3.1.1)' },
+        { path: 'category', message: expect.stringMatching(/^must be one of inquiry/) },
+      ],
+    });
+    expect(await rt.redis.keys(`${rt.config.INTERVENE_PREFIX}{*`)).toEqual([]);
+  });
+
+  it('refuses events by role (6.1) and departments outside their routing (4.1)', async () => {
+    const { caseId } = await rt.engine.open(openCase({ flags: ['legal_dispute'] }), agent);
+    await expect(rt.engine.apply(caseId, { type: 'HANDOFF_ACCEPT', department: 'legal' }, agent)).rejects.toMatchObject(
+      { code: 'FORBIDDEN' },
+    );
+    await expect(
+      rt.engine.apply(
+        caseId,
+        { type: 'HANDOFF_ACCEPT', department: 'legal' },
+        { name: 'fin', role: 'department', department: 'finance' },
+      ),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN', clause: '4.1' });
+    await expect(rt.engine.apply(caseId, { type: 'DEADLINE', name: 'handoff', epoch: 3 }, agent)).rejects.toMatchObject(
+      {
+        code: 'FORBIDDEN',
+      },
+    );
+    expect(
+      await rt.engine.apply(
+        caseId,
+        { type: 'HANDOFF_ACCEPT', department: 'legal' },
+        { name: 'legal-desk', role: 'department', department: 'legal' },
+      ),
+    ).toMatchObject({ version: 2 });
+  });
+
+  it('keeps a case on the policy version it was opened under (invariant 7)', async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const { testPolicy } = await import('../support/policy.ts');
+    rt.policies.add(testPolicy({ firstResponse: 'PT1M' }, 2));
+    const newer = await rt.engine.open(openCase(), agent);
+    expect((await rt.engine.get(caseId))?.stored.policyVersion).toBe(1);
+    expect((await rt.engine.get(newer.caseId))?.stored.policyVersion).toBe(2);
+    const ctx = (await rt.engine.get(newer.caseId))?.stored.context;
+    expect((ctx?.deadlines.firstResponse?.dueAt ?? 0) - (ctx?.createdAt ?? 0)).toBe(60_000);
+  });
+});
