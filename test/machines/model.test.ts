@@ -41,7 +41,11 @@ const traversal = {
 };
 
 describe('model-based: paths generated from the machine graph', () => {
-  const adjacency = getAdjacencyMap(machine, traversal as never);
+  type Node = {
+    state: { value: unknown };
+    transitions: Record<string, { event: MachineEvent; state: { value: unknown } }>;
+  };
+  const adjacency = getAdjacencyMap(machine, traversal as never) as unknown as Record<string, Node>;
   const nodes = Object.entries(adjacency);
 
   it('reaches every state of the lifecycle', () => {
