@@ -27,7 +27,10 @@ export function resolveSecrets(
   const secrets = new Map<string, string>();
   const made: string[] = [];
   for (const name of names) {
-    const value = env[name] ?? generated[name];
+    const value = env[name] || generated[name];
+    if (value && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(value)) {
+      throw new Error(`${name}: a webhook secret is written whsec_<base64>`);
+    }
     if (value) {
       secrets.set(name, value);
       continue;

@@ -1,0 +1,8 @@
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm install --no-save tsx@4
+COPY . .
+ENV NODE_ENV=production
+USER node
+CMD ["npx", "tsx", "src/main.ts"]
