@@ -82,6 +82,10 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
   const prefix = config.INTERVENE_QUEUE_PREFIX;
   const deadlineQueue = createDeadlineQueue(queueConnection, prefix);
   const notifyQueue = createNotifyQueue(queueConnection, prefix);
+  // Without listeners BullMQ prints reconnect errors to the console, bypassing the logger.
+  for (const queue of [deadlineQueue, notifyQueue] as Queue[]) {
+    queue.on('error', (err) => log.warn({ err: err.message, queue: queue.name }, 'queue connection error'));
+  }
   const dispatcher = new Dispatcher({
     store,
     deadlines: deadlineQueue,

@@ -60,6 +60,10 @@ export function startDeadlineWorker(opts: DeadlineWorkerOptions): Worker<TimerJo
       connection: opts.connection,
       prefix: opts.prefix,
       concurrency: opts.concurrency ?? 256,
+      // Firing is idempotent (job id = idempotency key, epoch checked), so a job stalled by crashed
+      // workers is always retried: BullMQ's default (1) would fail it for good after a second stall
+      // and lose the deadline.
+      maxStalledCount: 1_000,
       ...(opts.lockDuration ? { lockDuration: opts.lockDuration } : {}),
       ...(opts.stalledInterval ? { stalledInterval: opts.stalledInterval } : {}),
     },

@@ -38,6 +38,10 @@ export class Dispatcher {
 
   /** The engine's `onCommitted` hook. */
   readonly enqueue = (committed: CommittedEntries): void => {
+    if (committed.orphaned) {
+      void this.sweep(0).catch((error: unknown) => this.#opts.log?.error({ err: error }, 'outbox sweep failed'));
+    }
+    if (committed.entries.length === 0) return;
     const list = this.#pending.get(committed.partition) ?? [];
     list.push(...committed.entries);
     this.#pending.set(committed.partition, list);
@@ -60,10 +64,10 @@ export class Dispatcher {
     return this.#flushing;
   }
 
-  /** Re-dispatches entries older than the grace period in every partition. Returns how many. */
-  async sweep(): Promise<number> {
+  /** Re-dispatches entries older than the grace period (default 5 s) in every partition. Returns how many. */
+  async sweep(graceMs = this.#opts.graceMs ?? 5_000): Promise<number> {
     const { store } = this.#opts;
-    const before = this.#clock() - (this.#opts.graceMs ?? 5_000);
+    const before = this.#clock() - graceMs;
     const batch: Batch = new Map();
     const pipe = store.redis.pipeline();
     for (let p = 0; p < store.keys.partitions; p++)

@@ -35,6 +35,8 @@ export interface ApplyResult {
 export interface CommittedEntries {
   readonly partition: number;
   readonly entries: readonly { readonly id: string; readonly entry: OutboxEntry }[];
+  /** Entries of this partition may have been committed without this process knowing their ids. */
+  readonly orphaned?: boolean;
 }
 
 export interface EngineOptions {
@@ -239,6 +241,9 @@ export class Engine {
       case 'conflict':
         throw new Conflict('IDEMPOTENCY_CONFLICT', 'this idempotency key was used with a different request');
       case 'replay':
+        // The same request was committed by an earlier run of this script (a re-sent command, or a twin
+        // request): its outbox entries may be waiting for the sweep, so ask for them now.
+        this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries: [], orphaned: true });
         return { ...(committed.result as ApplyResult), outcome: 'replayed' };
       case 'ok': {
         const entries = committed.outboxIds.map((id, i) => ({ id, entry: outbox[i] as OutboxEntry }));

@@ -75,7 +75,8 @@ export function startNotifyWorker(opts: NotifyWorkerOptions): Worker<NotifyJob> 
       await opts.redis.hset(key, 'status', 'delivered', 'deliveredAt', new Date().toISOString());
       return 'delivered';
     },
-    { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 16 },
+    // Deliveries are deduplicated by their record and webhook-id: a stalled one is retried, not failed.
+    { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 16, maxStalledCount: 1_000 },
   );
   worker.on('failed', (job, error) => {
     if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;

@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
@@ -22,7 +25,7 @@ export async function testRuntime(
     INTERVENE_PREFIX: `${prefix}:`,
     INTERVENE_QUEUE_PREFIX: `${prefix}-bull`,
     INTERVENE_PARTITIONS: '4',
-    INTERVENE_VAR_DIR: `/tmp/intervene-test-var/${prefix}`,
+    INTERVENE_VAR_DIR: join(tmpdir(), `intervene-test-var-${prefix}`),
     INTERVENE_SWEEP_INTERVAL_MS: '200',
     LOG_LEVEL: 'silent',
     ...opts.env,
@@ -48,6 +51,7 @@ export async function dropPrefix(url: string, prefix: string): Promise<void> {
 
 export async function closeRuntime(runtime: Runtime): Promise<void> {
   await runtime.close();
+  rmSync(runtime.config.INTERVENE_VAR_DIR, { recursive: true, force: true });
   const url = redisUrl();
   await dropPrefix(url, runtime.config.INTERVENE_PREFIX);
   await dropPrefix(url, runtime.config.INTERVENE_QUEUE_PREFIX);
