@@ -1,3 +1,4 @@
+import './domain/zod-messages.ts';
 import { z } from 'zod';
 import { fieldErrors } from './domain/errors.ts';
 
@@ -5,7 +6,8 @@ import { fieldErrors } from './domain/errors.ts';
 const int = (min: number, max: number) => z.coerce.number().int('an integer').min(min).max(max);
 
 const schema = z.object({
-  PORT: int(1, 65_535).default(3000),
+  PORT: int(0, 65_535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'a redis:// or rediss:// URL' }).optional(),
   INTERVENE_POLICIES: z.string().min(1).default('policies'),
   INTERVENE_KEYS: z.string().min(1).optional(),
@@ -25,8 +27,8 @@ const schema = z.object({
   INTERVENE_WORKERS: z
     .string()
     .regex(
-      /^(deadlines|notify|dispatcher)(,(deadlines|notify|dispatcher))*$/,
-      'a comma-separated list of deadlines, notify, dispatcher',
+      /^(api|deadlines|notify|dispatcher)(,(api|deadlines|notify|dispatcher))*$/,
+      'a comma-separated list of api, deadlines, notify, dispatcher',
     )
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

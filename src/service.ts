@@ -1,3 +1,5 @@
+import type { FastifyInstance } from 'fastify';
+import { serveApi } from './api/serve.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
 import { createRuntime } from './runtime.ts';
@@ -10,6 +12,8 @@ export async function runService(defaultWorkers?: readonly string[]): Promise<vo
     const runtime = await createRuntime(config, log);
     const only = config.INTERVENE_WORKERS?.split(',') ?? defaultWorkers;
     runtime.startWorkers(only);
+    let api: FastifyInstance | undefined;
+    if (!only || only.includes('api')) api = await serveApi(runtime, (line) => process.stderr.write(`${line}\n`));
     log.info(
       {
         policies: runtime.policies.all().map((p) => `${p.contract.id}@${p.contract.version}`),
@@ -24,13 +28,15 @@ export async function runService(defaultWorkers?: readonly string[]): Promise<vo
       stopping = true;
       log.info({ signal }, 'stopping: finishing in-flight jobs');
       setTimeout(() => process.exit(1), 30_000).unref();
-      runtime.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          log.error({ err: error }, 'unclean stop');
-          process.exit(1);
-        },
-      );
+      (api ? api.close() : Promise.resolve())
+        .then(() => runtime.close())
+        .then(
+          () => process.exit(0),
+          (error: unknown) => {
+            log.error({ err: error }, 'unclean stop');
+            process.exit(1);
+          },
+        );
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

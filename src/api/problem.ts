@@ -47,7 +47,11 @@ export function problemOf(error: unknown): Problem {
   if (fastify.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     return problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type', 'send application/json');
   }
-  if (fastify.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (fastify.statusCode === 400 && error instanceof SyntaxError)) {
+  if (
+    fastify.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+    fastify.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+    error instanceof SyntaxError
+  ) {
     return problem(400, 'MALFORMED_JSON', 'Malformed JSON', fastify.message ?? 'the body is not valid JSON');
   }
   if (fastify.statusCode && fastify.statusCode >= 400 && fastify.statusCode < 500) {

@@ -1,3 +1,4 @@
+import './zod-messages.ts';
 import { z } from 'zod';
 import { fieldErrors, ValidationError } from './errors.ts';
 import { type Money, moneySchema } from './money.ts';
@@ -9,7 +10,7 @@ const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, "_" or "-
 
 export const triggerSchema = z.enum(TRIGGERS, { error: `must be one of ${TRIGGERS.join(', ')}` });
 
-const eventSchemas = {
+export const eventSchemas = {
   RESPOND: z.strictObject({ type: z.literal('RESPOND'), message: text(4000).optional() }),
   VERIFY: z.strictObject({
     type: z.literal('VERIFY'),

@@ -1,3 +1,4 @@
+import './zod-messages.ts';
 import { z } from 'zod';
 
 // Money is an exact decimal string with the currency's minor digits (1.4, 2.2.4); never a float.

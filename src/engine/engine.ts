@@ -12,6 +12,7 @@ import { BASE_CATEGORIES } from '../domain/vocabulary.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { PolicyRegistry } from '../policy/registry.ts';
 import { CaseStore, type StoredCase } from '../store/case-store.ts';
+import { indexOps } from '../store/indexes.ts';
 import type { PolicyStore } from '../store/policy-store.ts';
 import { authorize, authorizeOpen } from './authorize.ts';
 import { deliveryEffects, type OutboxEntry, timerEffects } from './effects.ts';
@@ -93,19 +94,7 @@ export class Engine {
       const state = String(snapshot.value);
       const outbox = [...timerEffects(caseId, undefined, context), ...deliveryEffects(policy, context, 1, actions)];
       const audit = auditEntry(1, at, actor, 'OPEN', undefined, state, state === 'escalated' ? '1' : '2.1', context);
-      const result = await this.#commit(
-        caseId,
-        0,
-        undefined,
-        state,
-        policy,
-        context,
-        key,
-        bodyHash,
-        audit,
-        outbox,
-        actor,
-      );
+      const result = await this.#commit({ caseId, state, policy, context, key, bodyHash, audit, outbox, actor });
       if (result === 'stale-version') throw new Conflict('CASE_EXISTS', `case ${caseId} was opened concurrently`);
       return result;
     });
@@ -192,46 +181,45 @@ export class Engine {
       event,
       before,
     );
-    return this.#commit(
+    return this.#commit({
       caseId,
-      stored.version,
-      stored.state,
+      before: stored,
       state,
       policy,
-      next.context,
+      context: next.context,
       key,
       bodyHash,
       audit,
       outbox,
       actor,
-    );
+    });
   }
 
-  async #commit(
-    caseId: string,
-    expectedVersion: number,
-    fromState: string | undefined,
-    state: string,
-    policy: Policy,
-    context: CaseContext,
-    key: string,
-    bodyHash: string,
-    audit: object,
-    outbox: OutboxEntry[],
-    actor: Actor,
-  ): Promise<ApplyResult | 'stale-version'> {
-    const version = expectedVersion + 1;
+  async #commit(c: {
+    caseId: string;
+    before?: StoredCase;
+    state: string;
+    policy: Policy;
+    context: CaseContext;
+    key: string;
+    bodyHash: string;
+    audit: object;
+    outbox: OutboxEntry[];
+    actor: Actor;
+  }): Promise<ApplyResult | 'stale-version'> {
+    const { caseId, before, state, context, outbox } = c;
+    const version = (before?.version ?? 0) + 1;
     const result: ApplyResult = { caseId, version, state, outcome: 'applied' };
     const committed = await this.store.commit({
       caseId,
-      expectedVersion,
-      fromState,
+      expectedVersion: before?.version ?? 0,
       state,
-      policyVersion: policy.contract.version,
+      indexes: indexOps(before, { state, context }),
+      policyVersion: c.policy.contract.version,
       context,
-      idempotencyKey: key,
-      bodyHash,
-      audit,
+      idempotencyKey: c.key,
+      bodyHash: c.bodyHash,
+      audit: c.audit,
       result,
       outbox,
     });
@@ -248,9 +236,9 @@ export class Engine {
       case 'ok': {
         const entries = committed.outboxIds.map((id, i) => ({ id, entry: outbox[i] as OutboxEntry }));
         if (entries.length > 0) this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries });
-        if (fromState !== state) {
+        if (before?.state !== state) {
           this.#log?.info(
-            { caseId, actor: actor.name, from: fromState ?? null, to: state, version },
+            { caseId, actor: c.actor.name, from: before?.state ?? null, to: state, version },
             'case transition',
           );
         }

@@ -1,3 +1,4 @@
+import '../domain/zod-messages.ts';
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration.ts';
 import { moneySchema } from '../domain/money.ts';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { CaseContext } from '../../machines/types.ts';
+import type { IndexOp } from './indexes.ts';
 import { Keys, partitionOf } from './keys.ts';
 
 const COMMIT_LUA = readFileSync(new URL('./scripts/commit-event.lua', import.meta.url), 'utf8');
@@ -16,8 +17,8 @@ export interface StoredCase {
 export interface CommitRequest {
   readonly caseId: string;
   readonly expectedVersion: number;
-  readonly fromState: string | undefined;
   readonly state: string;
+  readonly indexes: readonly IndexOp[];
   readonly policyVersion: number;
   readonly context: CaseContext;
   readonly idempotencyKey: string;
@@ -48,7 +49,7 @@ export class CaseStore {
     this.keys = new Keys(opts.prefix, opts.partitions);
     this.idempotencyTtlSec = opts.idempotencyTtlSec ?? 86_400;
     if (!('intervene_commit' in redis)) {
-      redis.defineCommand('intervene_commit', { numberOfKeys: 6, lua: COMMIT_LUA });
+      redis.defineCommand('intervene_commit', { lua: COMMIT_LUA });
     }
   }
 
@@ -83,14 +84,15 @@ export class CaseStore {
     const k = this.keys.forCase(req.caseId);
     const snapshot = JSON.stringify({ state: req.state, policyVersion: req.policyVersion, context: req.context });
     const command = (this.redis as unknown as Record<string, CommitCommand>).intervene_commit as CommitCommand;
+    const indexKeys = req.indexes.map((op) => k.index(op.index));
     const reply = await command.call(
       this.redis,
+      4 + indexKeys.length,
       k.case,
       k.audit,
       k.outbox,
       k.idempotency(req.idempotencyKey),
-      k.stateIndex(req.fromState ?? req.state),
-      k.stateIndex(req.state),
+      ...indexKeys,
       req.expectedVersion,
       snapshot,
       req.state,
@@ -98,9 +100,10 @@ export class CaseStore {
       this.idempotencyTtlSec,
       JSON.stringify(req.audit),
       req.caseId,
-      req.context.createdAt,
       JSON.stringify(req.result),
+      req.outbox.length,
       ...req.outbox.map((entry) => JSON.stringify(entry)),
+      ...req.indexes.map((op) => (op.score === null ? '-' : `+${op.score}`)),
     );
     const [kind, value = '', ...rest] = reply;
     switch (kind) {
@@ -120,11 +123,38 @@ export class CaseStore {
     return entries.map((e) => JSON.parse(e) as object);
   }
 
-  /** Case ids in a state, oldest first, within one partition (the read side pages over partitions). */
-  async idsInState(state: string): Promise<string[]> {
+  /**
+   * One page of an index across every partition, merged: the `limit` members after `cursor`
+   * (score, id) in the given order.
+   */
+  async page(
+    index: string,
+    order: 'asc' | 'desc',
+    limit: number,
+    cursor?: { score: number; id: string },
+    bound?: number,
+  ): Promise<{ id: string; score: number }[]> {
     const pipe = this.redis.pipeline();
-    for (let p = 0; p < this.keys.partitions; p++) pipe.zrange(this.keys.stateIndex(p, state), '0', '-1');
-    const replies = (await pipe.exec()) ?? [];
-    return replies.flatMap(([, ids]) => ids as string[]);
+    for (let p = 0; p < this.keys.partitions; p++) {
+      const key = `${this.keys.tag(p)}:${index}`;
+      const from = cursor ? String(cursor.score) : order === 'desc' ? '+inf' : '-inf';
+      const to = bound !== undefined ? String(bound) : order === 'desc' ? '-inf' : '+inf';
+      // Ties at the cursor's score are re-read and skipped below; fetch enough to get past them.
+      if (order === 'desc') pipe.zrevrangebyscore(key, from, to, 'WITHSCORES', 'LIMIT', 0, limit + 50);
+      else pipe.zrangebyscore(key, from, to, 'WITHSCORES', 'LIMIT', 0, limit + 50);
+    }
+    const rows: { id: string; score: number }[] = [];
+    for (const [error, flat] of (await pipe.exec()) ?? []) {
+      if (error) throw error;
+      const list = flat as string[];
+      for (let i = 0; i < list.length; i += 2) rows.push({ id: list[i] as string, score: Number(list[i + 1]) });
+    }
+    const sign = order === 'desc' ? -1 : 1;
+    const cmp = (a: { id: string; score: number }, b: { id: string; score: number }) =>
+      sign * (a.score - b.score) || sign * a.id.localeCompare(b.id);
+    return rows
+      .filter((r) => !cursor || cmp(r, cursor) > 0)
+      .sort(cmp)
+      .slice(0, limit);
   }
 }

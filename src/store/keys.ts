@@ -31,7 +31,7 @@ export class Keys {
       audit: `${tag}:audit:${caseId}`,
       outbox: `${tag}:outbox`,
       idempotency: (scope: string) => `${tag}:idem:${scope}`,
-      stateIndex: (state: string) => `${tag}:state:${state}`,
+      index: (name: string) => `${tag}:${name}`,
       delivery: (id: string) => `${tag}:delivery:${id}`,
     };
   }
@@ -42,10 +42,6 @@ export class Keys {
 
   delivery(partition: number, id: string): string {
     return `${this.tag(partition)}:delivery:${id}`;
-  }
-
-  stateIndex(partition: number, state: string): string {
-    return `${this.tag(partition)}:state:${state}`;
   }
 
   policy(contractId: string, version: number): string {

@@ -69,7 +69,7 @@ async function deadlineRig(cleanup: Cleanup, name: string, opts: { firstResponse
   };
   const counts = async () => {
     const c = await queue.getJobCounts('active', 'waiting', 'delayed', 'failed');
-    const escalated = (await rt.store.idsInState('escalated')).length;
+    const escalated = (await rt.store.page('state:escalated', 'desc', 10_000)).length;
     return {
       active: c.active ?? 0,
       waiting: c.waiting ?? 0,
@@ -401,8 +401,8 @@ describe('faults', () => {
     const request: CommitRequest = {
       caseId: opened.caseId,
       expectedVersion: 1,
-      fromState: 'received',
       state: 'received',
+      indexes: [],
       policyVersion: stored.policyVersion,
       context: { ...stored.context, responded: true, updatedAt: at },
       idempotencyKey: 'resent-commit',

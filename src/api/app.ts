@@ -1,0 +1,252 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { DomainError, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
+import { parseEvent, parseOpenCase } from '../domain/events.ts';
+import { caseView } from '../engine/view.ts';
+import type { Runtime } from '../runtime.ts';
+import type { StoredCase } from '../store/case-store.ts';
+import { HttpIdempotency } from './idempotency.ts';
+import type { KeyRing, Principal } from './keys.ts';
+import { listCases, parseListQuery } from './list.ts';
+import { customerFor } from './mask.ts';
+import { openApiDocument, referencePage } from './openapi.ts';
+import { isRedisDown, problem, problemOf, sendProblem } from './problem.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export interface AppOptions {
+  readonly runtime: Runtime;
+  readonly keys: KeyRing;
+  readonly log?: Logger;
+  readonly bodyLimit?: number;
+}
+
+const PUBLIC = new Set(['/healthz', '/readyz', '/v1/openapi.json', '/v1/docs']);
+
+/** The HTTP API: thin routes over the engine (the one write path) and the store's read side. */
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const { runtime, keys } = opts;
+  const { engine } = runtime;
+  const idempotency = new HttpIdempotency(runtime.redis, runtime.config.INTERVENE_PREFIX);
+  const app = Fastify({
+    loggerInstance: (opts.log ?? runtime.log) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: opts.bodyLimit ?? 64 * 1024,
+    return503OnClosing: true,
+  });
+
+  // JSON only: any other media type is 415, never parsed.
+  app.removeContentTypeParser(['text/plain']);
+
+  app.setErrorHandler((error, request, reply) => {
+    const p = problemOf(error);
+    if (p.status >= 500 && !isRedisDown(error)) request.log.error({ err: error, url: request.url }, 'request failed');
+    return sendProblem(reply, p);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      reply,
+      problem(404, 'NOT_FOUND', 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`),
+    ),
+  );
+
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0] as string;
+    if (PUBLIC.has(path)) return;
+    const header = request.headers.authorization;
+    const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const principal = key ? keys.authenticate(key) : undefined;
+    if (!principal) {
+      reply.header('www-authenticate', 'Bearer');
+      return sendProblem(
+        reply,
+        problem(401, 'UNAUTHENTICATED', 'Unauthenticated', 'send Authorization: Bearer <API key>'),
+      );
+    }
+    request.principal = principal;
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ok = await Promise.race([
+      runtime.redis.ping().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 900)),
+    ]);
+    return ok
+      ? { status: 'ready' }
+      : sendProblem(reply, problem(503, 'UNAVAILABLE', 'Not ready', 'Redis is unreachable'));
+  });
+  app.get('/v1/openapi.json', async () => openApiDocument());
+  app.get('/v1/docs', async (_request, reply) => reply.type('text/html; charset=utf-8').send(referencePage()));
+
+  const principalOf = (request: FastifyRequest) => request.principal as Principal;
+
+  const view = async (caseId: string, principal: Principal) => {
+    const found = await engine.get(caseId);
+    if (!found) throw new NotFound(`case ${caseId} does not exist`);
+    assertMayRead(principal, found.stored);
+    const v = caseView(found.stored, found.policy);
+    return { ...v, customer: customerFor(found.stored.context.open.customer, principal, found.policy) };
+  };
+
+  /** Runs a write under the HTTP idempotency layer: replays answer the first status and body. */
+  const idempotent = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    work: (key: string | undefined) => Promise<{ status: number; body: unknown }>,
+  ) => {
+    const principal = principalOf(request);
+    const key = headerValue(request, 'idempotency-key');
+    if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
+      throw new ValidationError('invalid Idempotency-Key', [
+        { path: 'header.idempotency-key', message: '1 to 255 visible ASCII characters' },
+      ]);
+    }
+    if (key === undefined) {
+      const result = await work(undefined);
+      return reply.code(result.status).send(result.body);
+    }
+    const fingerprint = HttpIdempotency.fingerprint(request.method, request.url, request.body);
+    const claim = await idempotency.claim(principal.name, key, fingerprint);
+    if (claim.kind === 'replay') return reply.code(claim.status).header('idempotent-replayed', 'true').send(claim.body);
+    if (claim.kind === 'mismatch') {
+      return sendProblem(
+        reply,
+        problem(422, 'IDEMPOTENCY_CONFLICT', 'Conflict', 'this Idempotency-Key was used with a different request'),
+      );
+    }
+    if (claim.kind === 'in-flight') {
+      return sendProblem(
+        reply,
+        problem(409, 'IDEMPOTENCY_IN_FLIGHT', 'Conflict', 'a request with this Idempotency-Key is in progress'),
+      );
+    }
+    try {
+      const result = await work(key);
+      await idempotency.complete(principal.name, key, fingerprint, result.status, result.body);
+      return reply.code(result.status).send(result.body);
+    } catch (error) {
+      const p = problemOf(error);
+      // A decided refusal is part of the key's history; a transient failure frees the key for a retry.
+      if (p.status >= 500) await idempotency.release(principal.name, key).catch(() => undefined);
+      else await idempotency.complete(principal.name, key, fingerprint, p.status, p);
+      throw error;
+    }
+  };
+
+  app.post('/v1/cases', async (request, reply) =>
+    idempotent(request, reply, async (key) => {
+      const principal = principalOf(request);
+      const input = parseOpenCase(request.body);
+      const result = await engine.open(input, principal, key === undefined ? {} : { idempotencyKey: key });
+      return { status: 201, body: await view(result.caseId, principal) };
+    }),
+  );
+
+  app.post<{ Params: { id: string } }>('/v1/cases/:id/events', async (request, reply) =>
+    idempotent(request, reply, async (key) => {
+      const principal = principalOf(request);
+      const event = parseEvent(request.body);
+      const ifMatch = headerValue(request, 'if-match');
+      const expectedVersion = ifMatch === undefined ? undefined : parseIfMatch(ifMatch);
+      await engine.apply(request.params.id, event, principal, {
+        ...(key === undefined ? {} : { idempotencyKey: key }),
+        ...(expectedVersion === undefined ? {} : { expectedVersion }),
+      });
+      return { status: 200, body: await view(request.params.id, principal) };
+    }),
+  );
+
+  app.get<{ Params: { id: string } }>('/v1/cases/:id', async (request, reply) => {
+    const v = await view(request.params.id, principalOf(request));
+    return reply.header('etag', `"${v.version}"`).send(v);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/cases/:id/history', async (request) => {
+    await view(request.params.id, principalOf(request));
+    return { items: await runtime.store.history(request.params.id) };
+  });
+
+  app.get('/v1/cases', async (request) => {
+    const query = parseListQuery(request.query as Record<string, unknown>);
+    const principal = principalOf(request);
+    const scoped = principal.role === 'department' ? { ...query, department: principal.department as string } : query;
+    if (principal.role === 'department' && query.department && query.department !== principal.department) {
+      throw new Forbidden(`department ${principal.department} may list only its own cases`, '4.1');
+    }
+    return listCases(runtime, scoped, async (stored: StoredCase) => {
+      const found = await engine.get(stored.context.caseId);
+      if (!found) return undefined;
+      return {
+        ...caseView(found.stored, found.policy),
+        customer: customerFor(found.stored.context.open.customer, principal, found.policy),
+      };
+    });
+  });
+
+  app.get('/v1/contracts', async () => ({ items: contracts(runtime).map(summary) }));
+  app.get<{ Params: { id: string } }>('/v1/contracts/:id', async (request) => {
+    const versions = contracts(runtime).filter((p) => p.contract.id === request.params.id);
+    if (versions.length === 0) throw new NotFound(`no policy is loaded for contract ${request.params.id}`);
+    const current = runtime.policies.current(request.params.id);
+    return { ...summary(current), versions: versions.map((p) => summary(p)) };
+  });
+
+  return app;
+}
+
+function contracts(runtime: Runtime) {
+  return runtime.policies
+    .all()
+    .sort((a, b) => a.contract.id.localeCompare(b.contract.id) || a.contract.version - b.contract.version);
+}
+
+function summary(p: ReturnType<Runtime['policies']['all']>[number]) {
+  return {
+    id: p.contract.id,
+    name: p.contract.name,
+    version: p.contract.version,
+    timezone: p.timezone,
+    channels: p.channels,
+    categories: p.authority.categories,
+    amountLimit: p.authority.amountLimit,
+    deadlines: Object.entries(p.deadlines).map(([name, d]) => ({
+      name,
+      within: d.within,
+      clause: d.clause,
+      clock: d.clock,
+    })),
+    routes: p.escalation.routes,
+    departments: Object.entries(p.departments).map(([id, d]) => ({ id, name: d.name })),
+  };
+}
+
+/** Departments read only what is routed to them (4.1). */
+function assertMayRead(principal: Principal, stored: StoredCase): void {
+  if (principal.role !== 'department') return;
+  const c = stored.context;
+  if (c.escalation?.department === principal.department || c.coordination?.department === principal.department) return;
+  throw new Forbidden(`the case is not routed to department ${principal.department}`, '4.1');
+}
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function parseIfMatch(value: string): number {
+  const match = /^(?:W\/)?"?(\d+)"?$/.exec(value.trim());
+  if (!match) {
+    throw new ValidationError('invalid If-Match', [{ path: 'header.if-match', message: 'the case version, e.g. "3"' }]);
+  }
+  return Number(match[1]);
+}
+
+export { DomainError };
