@@ -27,8 +27,8 @@ const schema = z.object({
   INTERVENE_WORKERS: z
     .string()
     .regex(
-      /^(api|deadlines|notify|dispatcher)(,(api|deadlines|notify|dispatcher))*$/,
-      'a comma-separated list of api, deadlines, notify, dispatcher',
+      /^(api|deadlines|notify|dispatcher|intake)(,(api|deadlines|notify|dispatcher|intake))*$/,
+      'a comma-separated list of api, deadlines, notify, dispatcher, intake',
     )
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -6,6 +6,7 @@ import type { Config } from './config.ts';
 import { createDeadlineQueue, startDeadlineWorker, type TimerJob } from './deadlines/timer-queue.ts';
 import { Dispatcher } from './engine/dispatcher.ts';
 import { Engine } from './engine/engine.ts';
+import { startIntakeWorker } from './intake/intake-queue.ts';
 import { createNotifyQueue, type NotifyJob, startNotifyWorker } from './notify/delivery.ts';
 import { resolveSecrets } from './notify/secrets.ts';
 import { loadPolicyFiles, type Policy } from './policy/policy.ts';
@@ -118,7 +119,10 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     notifyQueue,
     secrets,
     redisServer: server,
-    startWorkers(only = ['deadlines', 'notify', 'dispatcher']) {
+    startWorkers(only = ['deadlines', 'notify', 'dispatcher', 'intake']) {
+      if (only.includes('intake')) {
+        workers.push(startIntakeWorker({ connection: queueClient(url), prefix, engine }));
+      }
       if (only.includes('dispatcher')) dispatcher.start(config.INTERVENE_SWEEP_INTERVAL_MS);
       if (only.includes('deadlines')) {
         workers.push(

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Actor } from '../../machines/types.ts';
+import { createKey } from '../api/keys.ts';
 import { loadConfig } from '../config.ts';
 import { DomainError } from '../domain/errors.ts';
 import { parseEvent, parseOpenCase } from '../domain/events.ts';
-import { ROLES } from '../domain/vocabulary.ts';
+import { ROLES, type Role } from '../domain/vocabulary.ts';
 import { caseView } from '../engine/view.ts';
 import { createLogger } from '../log.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
@@ -16,6 +18,7 @@ Usage:
   intervene case send ID (--file EVENT.json | --json-body '{"type":"RESPOND"}') [--key KEY] [--if-match VERSION]
   intervene case show ID
   intervene case history ID
+  intervene keys create --role ROLE --name NAME [--department ID]
 
 Options:
   --as ROLE            act as this role (${ROLES.join(', ')}); default service
@@ -41,6 +44,29 @@ const EXIT: Record<string, number> = {
 
 class UsageError extends Error {}
 
+/** Appends a hashed key to INTERVENE_KEYS (or the development keys file) and prints the key once. */
+function createKeyCommand(
+  values: { as: string; name: string; department?: string; role?: string; json: boolean },
+  out: (s: string) => void,
+): number {
+  const role = values.role ?? values.as;
+  if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  if (values.name === 'cli') throw new UsageError('--name NAME is required: it identifies the key in the audit trail');
+  const config = loadConfig();
+  const file = config.INTERVENE_KEYS ?? join(config.INTERVENE_VAR_DIR, 'keys.yaml');
+  const key = createKey(file, {
+    name: values.name,
+    role: role as Role,
+    ...(values.department ? { department: values.department } : {}),
+  });
+  out(
+    values.json
+      ? JSON.stringify({ name: values.name, role, file, key })
+      : `${key}\n(appended to ${file}; this key is shown once and not stored)`,
+  );
+  return 0;
+}
+
 function body(values: { file?: string | undefined; 'json-body'?: string | undefined }): unknown {
   const text = values.file ? readFileSync(values.file, 'utf8') : values['json-body'];
   if (text === undefined) throw new UsageError('give the body with --file FILE or --json-body JSON');
@@ -63,11 +89,13 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
       as: { type: 'string', default: 'service' },
       department: { type: 'string' },
       name: { type: 'string', default: 'cli' },
+      role: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [group, command, id] = positionals;
+  if (group === 'keys' && command === 'create' && !values.help) return createKeyCommand(values, out);
   if (values.help || group !== 'case' || !command) {
     out(HELP);
     return values.help ? 0 : 2;
