@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { Logger } from 'pino';
 import { DomainError, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
 import { parseEvent, parseOpenCase } from '../domain/events.ts';
+import { handoffDeliveryId } from '../engine/effects.ts';
 import { caseView } from '../engine/view.ts';
 import type { Runtime } from '../runtime.ts';
 import type { StoredCase } from '../store/case-store.ts';
@@ -93,7 +94,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (!found) throw new NotFound(`case ${caseId} does not exist`);
     assertMayRead(principal, found.stored);
     const v = caseView(found.stored, found.policy);
-    return { ...v, customer: customerFor(found.stored.context.open.customer, principal, found.policy) };
+    const escalation = found.stored.context.escalation;
+    // 3.2.3: whether the routed department's receiver has the package (its 2xx), beside its acceptance.
+    const delivery = escalation
+      ? ((await runtime.redis.hget(
+          runtime.store.keys.forCase(caseId).delivery(handoffDeliveryId(caseId, escalation.seq)),
+          'status',
+        )) ?? 'pending')
+      : undefined;
+    return {
+      ...v,
+      escalation: v.escalation && { ...v.escalation, delivery },
+      customer: customerFor(found.stored.context.open.customer, principal, found.policy),
+    };
   };
 
   /** Runs a write under the HTTP idempotency layer: replays answer the first status and body. */

@@ -1,6 +1,7 @@
 import type { NoticeKind } from '../../machines/case.machine.ts';
 import { nextDue } from '../../machines/clocks.ts';
 import type { CaseContext } from '../../machines/types.ts';
+import { localTime, type NoticeStatus, renderNotice } from '../notify/templates.ts';
 import type { Policy } from '../policy/policy.ts';
 
 // Step 4 of apply(): what must happen outside the case record, written to the outbox in the same commit.
@@ -20,7 +21,7 @@ export interface TimerCancel {
 }
 export interface Delivery {
   readonly kind: 'deliver';
-  /** Deterministic (case, version, index): the `webhook-id`, kept across retries. */
+  /** Deterministic by meaning (`<case>.handoff.<seq>`, `<case>.notice.<version>`): the `webhook-id`, kept across retries. */
   readonly id: string;
   readonly caseId: string;
   readonly contractId: string;
@@ -48,6 +49,36 @@ export function timerEffects(caseId: string, before: CaseContext | undefined, af
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+export function handoffDeliveryId(caseId: string, seq: number): string {
+  return `${caseId}.handoff.${seq}`;
+}
+
+/** 4.1 need-to-know: a department receives only the fields its policy entry lists (all when it lists none). */
+function projectPackage(policy: Policy, department: string, full: HandoffPackage): Partial<HandoffPackage> {
+  const fields = policy.departments[department]?.fields;
+  if (!fields) return full;
+  const allowed = new Set(fields);
+  const customer = Object.fromEntries(
+    Object.entries(full.customer).filter(([k]) => allowed.has(`customer.${k}`)),
+  ) as HandoffPackage['customer'];
+  const request = Object.fromEntries(
+    Object.entries(full.request).filter(([k]) => allowed.has(k) || k === 'category' || k === 'channel'),
+  ) as HandoffPackage['request'];
+  return {
+    customer,
+    request,
+    ...(allowed.has('preliminaryJudgment') ? { preliminaryJudgment: full.preliminaryJudgment } : {}),
+    ...(allowed.has('recommendation') ? { recommendation: full.recommendation } : {}),
+  };
+}
+
+interface HandoffPackage {
+  customer: Partial<CaseContext['open']['customer']>;
+  request: Record<string, unknown>;
+  preliminaryJudgment: string;
+  recommendation: string;
+}
+
 export interface EffectAction {
   readonly type: string;
   readonly params?: unknown;
@@ -61,20 +92,25 @@ export function deliveryEffects(
 ): Delivery[] {
   const base = { caseId: ctx.caseId, contractId: policy.contract.id, policyVersion: policy.contract.version };
   const deliveries: Delivery[] = [];
-  const push = (target: Delivery['target'], body: Record<string, unknown>) => {
-    deliveries.push({ kind: 'deliver', id: `${ctx.caseId}.${version}.${deliveries.length}`, ...base, target, body });
+  const push = (id: string, target: Delivery['target'], body: Record<string, unknown>) => {
+    deliveries.push({ kind: 'deliver', id, ...base, target, body });
   };
   for (const action of actions) {
     if (action.type === 'handOff' && ctx.escalation) {
-      push({ kind: 'department', department: ctx.escalation.department }, handoffBody(policy, ctx));
+      push(
+        handoffDeliveryId(ctx.caseId, ctx.escalation.seq),
+        { kind: 'department', department: ctx.escalation.department },
+        handoffBody(policy, ctx),
+      );
     } else if (action.type === 'requestCoordination' && ctx.coordination) {
       push(
+        `${ctx.caseId}.coordination.${version}`,
         { kind: 'department', department: ctx.coordination.department },
         { type: 'coordination_request', ...base, clause: '3.2.2', ask: ctx.coordination.request, ...request(ctx) },
       );
     } else if (action.type === 'notifyCustomer') {
       const kind = (action.params as { kind: NoticeKind }).kind;
-      push({ kind: 'customer' }, customerNotice(policy, ctx, kind));
+      push(`${ctx.caseId}.notice.${version}`, { kind: 'customer' }, customerNotice(policy, ctx, kind));
     }
   }
   return deliveries;
@@ -109,12 +145,12 @@ function handoffBody(policy: Policy, ctx: CaseContext): Record<string, unknown> 
     level: e.level,
     reason: e.reason,
     ...(handoff?.status === 'armed' ? { acceptBy: iso(handoff.dueAt) } : {}),
-    package: {
+    package: projectPackage(policy, e.department, {
       customer: ctx.open.customer,
       ...request(ctx),
       preliminaryJudgment: e.preliminaryJudgment,
       recommendation: e.recommendation,
-    },
+    }),
   };
 }
 
@@ -142,13 +178,28 @@ function customerNotice(policy: Policy, ctx: CaseContext, kind: NoticeKind): Rec
               : {}),
           }
         : { status: 'resolved', clause: '3.2.1', resolution: ctx.resolution?.text ?? '' };
+  const locale = policy.notices?.customer?.locale ?? 'zh-CN';
+  const expectedBy =
+    'expectedBy' in notice && notice.expectedBy ? localTime(Date.parse(notice.expectedBy), policy.timezone) : '';
+  const text = renderNotice(
+    locale,
+    notice.status as NoticeStatus,
+    {
+      caseId: ctx.caseId,
+      department: 'handledBy' in notice ? notice.handledBy : '',
+      expectedBy,
+      contact: 'contact' in notice ? notice.contact : '',
+      resolution: 'resolution' in notice ? notice.resolution : '',
+    },
+    policy.notices?.customer?.templates,
+  );
   return {
     type: 'customer_notice',
     caseId: ctx.caseId,
     contractId: policy.contract.id,
     clause: notice.clause,
-    locale: policy.notices?.customer?.locale ?? 'zh-CN',
+    locale,
     customer: { id: ctx.open.customer.id, channel: ctx.open.channel },
-    notice,
+    notice: { ...notice, text },
   };
 }

@@ -23,7 +23,7 @@ export function createNotifyQueue(connection: Redis, prefix: string, attempts = 
     prefix,
     defaultJobOptions: {
       attempts,
-      backoff: { type: 'exponential', delay: 2_000 },
+      backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
       removeOnComplete: { age: 86_400 },
       removeOnFail: { age: 30 * 86_400 },
     },

@@ -60,7 +60,19 @@ export const policySchema = z
     escalation: z.strictObject({ routes: z.partialRecord(z.enum(TRIGGERS), name) }),
     notices: z
       .strictObject({
-        customer: z.strictObject({ webhook, locale: z.string().min(2).default('zh-CN') }).optional(),
+        customer: z
+          .strictObject({
+            webhook,
+            locale: z.enum(['zh-CN', 'en'], { error: 'zh-CN or en (the shipped templates)' }).default('zh-CN'),
+            templates: z
+              .strictObject({
+                escalated: z.string().min(1).optional(),
+                coordinating: z.string().min(1).optional(),
+                resolved: z.string().min(1).optional(),
+              })
+              .optional(),
+          })
+          .optional(),
       })
       .optional(),
   })
