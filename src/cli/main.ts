@@ -9,6 +9,7 @@ import { parseEvent, parseOpenCase } from '../domain/events.ts';
 import { ROLES, type Role } from '../domain/vocabulary.ts';
 import { caseView } from '../engine/view.ts';
 import { createLogger } from '../log.ts';
+import { listDead, redrive } from '../notify/dead-letters.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
 
 const HELP = `intervene — drive intervention cases by hand
@@ -19,6 +20,8 @@ Usage:
   intervene case show ID
   intervene case history ID
   intervene keys create --role ROLE --name NAME [--department ID]
+  intervene deliveries list --dead
+  intervene deliveries redrive (ID | --all)
 
 Options:
   --as ROLE            act as this role (${ROLES.join(', ')}); default service
@@ -91,12 +94,14 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
       name: { type: 'string', default: 'cli' },
       role: { type: 'string' },
       json: { type: 'boolean', default: false },
+      dead: { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [group, command, id] = positionals;
   if (group === 'keys' && command === 'create' && !values.help) return createKeyCommand(values, out);
-  if (values.help || group !== 'case' || !command) {
+  if (values.help || !['case', 'deliveries'].includes(group ?? '') || !command) {
     out(HELP);
     return values.help ? 0 : 2;
   }
@@ -112,11 +117,41 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
   const config = loadConfig();
   const runtime = await createRuntime(config, createLogger(values.json ? 'silent' : 'warn', process.stderr));
   try {
+    if (group === 'deliveries') return await deliveries(runtime, command, id, values, print);
     return await dispatch(runtime, command, id, values, actor, print);
   } finally {
     await runtime.dispatcher.flush();
     await runtime.close();
   }
+}
+
+async function deliveries(
+  runtime: Runtime,
+  command: string,
+  id: string | undefined,
+  values: { dead?: boolean; all?: boolean },
+  print: (value: unknown, text: () => string) => void,
+): Promise<number> {
+  const { redis, store, notifyQueue } = runtime;
+  const dead = await listDead(redis, store.keys, 10_000);
+  if (command === 'list') {
+    if (!values.dead) throw new UsageError('deliveries list needs --dead (the only listing so far)');
+    print(dead, () =>
+      dead.length === 0
+        ? 'no dead deliveries'
+        : dead.map((d) => `${d.id}  ${d.type ?? '?'}  dead since ${d.deadSince}  ${d.lastError ?? ''}`).join('\n'),
+    );
+    return 0;
+  }
+  if (command === 'redrive') {
+    const targets = values.all ? dead : dead.filter((d) => d.id === id);
+    if (!values.all && !id) throw new UsageError('deliveries redrive needs a delivery ID or --all');
+    if (!values.all && targets.length === 0) throw new DomainError('NOT_FOUND', `no dead delivery ${id}`);
+    for (const d of targets) await redrive(redis, store.keys, notifyQueue, d.partition, d.id);
+    print({ redriven: targets.map((d) => d.id) }, () => `re-driven: ${targets.length}`);
+    return 0;
+  }
+  throw new UsageError(`unknown command: deliveries ${command}`);
 }
 
 async function dispatch(
