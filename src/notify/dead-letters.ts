@@ -25,7 +25,7 @@ export async function listDead(redis: Redis, keys: Keys, limit = 100): Promise<D
       partition: Number(partition),
       id,
       deadSince: new Date(Number(rows[i + 1])).toISOString(),
-      lastError,
+      lastError: lastError ?? null,
       type,
     });
   }
