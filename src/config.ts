@@ -24,6 +24,9 @@ const schema = z.object({
   INTERVENE_LOCK_MS: int(1_000, 600_000).default(30_000),
   INTERVENE_STALLED_INTERVAL_MS: int(1_000, 600_000).default(30_000),
   INTERVENE_SWEEP_INTERVAL_MS: int(100, 600_000).default(1_000),
+  INTERVENE_SWEEP_GRACE_MS: int(0, 3_600_000).default(5_000),
+  INTERVENE_NOTIFY_ATTEMPTS: int(1, 100).default(12),
+  INTERVENE_NOTIFY_BACKOFF_MS: int(10, 3_600_000).default(2_000),
   INTERVENE_WORKERS: z
     .string()
     .regex(

@@ -82,7 +82,12 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
 
   const prefix = config.INTERVENE_QUEUE_PREFIX;
   const deadlineQueue = createDeadlineQueue(queueConnection, prefix);
-  const notifyQueue = createNotifyQueue(queueConnection, prefix);
+  const notifyQueue = createNotifyQueue(
+    queueConnection,
+    prefix,
+    config.INTERVENE_NOTIFY_ATTEMPTS,
+    config.INTERVENE_NOTIFY_BACKOFF_MS,
+  );
   // Without listeners BullMQ prints reconnect errors to the console, bypassing the logger.
   for (const queue of [deadlineQueue, notifyQueue] as Queue[]) {
     queue.on('error', (err) => log.warn({ err: err.message, queue: queue.name }, 'queue connection error'));
@@ -92,6 +97,7 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     deadlines: deadlineQueue,
     notify: notifyQueue,
     leadMs: config.INTERVENE_TIMER_LEAD_MS,
+    graceMs: config.INTERVENE_SWEEP_GRACE_MS,
     log,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });

@@ -53,8 +53,8 @@ export function handoffDeliveryId(caseId: string, seq: number): string {
   return `${caseId}.handoff.${seq}`;
 }
 
-/** 4.1 need-to-know: a department receives only the fields its policy entry lists (all when it lists none). */
-function projectPackage(policy: Policy, department: string, full: HandoffPackage): Partial<HandoffPackage> {
+/** 4.1 need-to-know: a department receives only the customer and request fields its policy entry lists (all when it lists none). */
+function projectPackage(policy: Policy, department: string, full: HandoffPackage): HandoffPackage {
   const fields = policy.departments[department]?.fields;
   if (!fields) return full;
   const allowed = new Set(fields);
@@ -64,12 +64,9 @@ function projectPackage(policy: Policy, department: string, full: HandoffPackage
   const request = Object.fromEntries(
     Object.entries(full.request).filter(([k]) => allowed.has(k) || k === 'category' || k === 'channel'),
   ) as HandoffPackage['request'];
-  return {
-    customer,
-    request,
-    ...(allowed.has('preliminaryJudgment') ? { preliminaryJudgment: full.preliminaryJudgment } : {}),
-    ...(allowed.has('recommendation') ? { recommendation: full.recommendation } : {}),
-  };
+  // 3.2.3: the preliminary judgment and the recommended escalation are always part of the package;
+  // the field list narrows the customer's data and the request details.
+  return { customer, request, preliminaryJudgment: full.preliminaryJudgment, recommendation: full.recommendation };
 }
 
 interface HandoffPackage {

@@ -17,13 +17,18 @@ export interface Endpoint {
   readonly secret: string;
 }
 
-export function createNotifyQueue(connection: Redis, prefix: string, attempts = 12): Queue<NotifyJob> {
+export function createNotifyQueue(
+  connection: Redis,
+  prefix: string,
+  attempts = 12,
+  backoffMs = 2_000,
+): Queue<NotifyJob> {
   return new Queue<NotifyJob>(NOTIFY_QUEUE, {
     connection,
     prefix,
     defaultJobOptions: {
       attempts,
-      backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+      backoff: { type: 'exponential', delay: backoffMs, jitter: 0.5 },
       removeOnComplete: { age: 86_400 },
       removeOnFail: { age: 30 * 86_400 },
     },
