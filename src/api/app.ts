@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { DomainError, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
+import { Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
 import { parseEvent, parseOpenCase } from '../domain/events.ts';
 import { handoffDeliveryId } from '../engine/effects.ts';
 import { caseView } from '../engine/view.ts';
@@ -261,5 +261,3 @@ function parseIfMatch(value: string): number {
   }
   return Number(match[1]);
 }
-
-export { DomainError };
