@@ -37,12 +37,19 @@ export function timerJobId(caseId: string, name: string, epoch: number): string 
 }
 
 /** One wake-up timer per case, for its earliest armed deadline (DESIGN.md: the memory budget). */
-export function timerEffects(caseId: string, before: CaseContext | undefined, after: CaseContext): OutboxEntry[] {
+export function timerEffects(
+  caseId: string,
+  before: CaseContext | undefined,
+  after: CaseContext,
+  fired?: { readonly name: string; readonly epoch: number },
+): OutboxEntry[] {
   const was = before ? nextDue(before.deadlines) : undefined;
   const now = nextDue(after.deadlines);
   if (was?.name === now?.name && was?.epoch === now?.epoch) return [];
   const entries: OutboxEntry[] = [];
-  if (was) entries.push({ kind: 'timer.cancel', caseId, name: was.name, epoch: was.epoch });
+  // The job that is firing completes by itself; removing it would only fail on its lock.
+  const isFiring = was && fired && was.name === fired.name && was.epoch === fired.epoch;
+  if (was && !isFiring) entries.push({ kind: 'timer.cancel', caseId, name: was.name, epoch: was.epoch });
   if (now) entries.push({ kind: 'timer.arm', caseId, name: now.name, epoch: now.epoch, dueAt: now.dueAt });
   return entries;
 }

@@ -165,8 +165,9 @@ export class Engine {
     }
     const state = String(next.value);
     const version = stored.version + 1;
+    const fired = machineEvent.type === 'DEADLINE' ? machineEvent : undefined;
     const outbox = [
-      ...timerEffects(caseId, before, next.context),
+      ...timerEffects(caseId, before, next.context, fired),
       ...deliveryEffects(policy, next.context, version, actions),
     ];
     const audit = auditEntry(
