@@ -9,7 +9,7 @@ import type { StoredCase } from '../store/case-store.ts';
 import { HttpIdempotency } from './idempotency.ts';
 import type { KeyRing, Principal } from './keys.ts';
 import { listCases, parseListQuery } from './list.ts';
-import { customerFor } from './mask.ts';
+import { viewFor } from './mask.ts';
 import { openApiDocument, referencePage } from './openapi.ts';
 import { isRedisDown, problem, problemOf, sendProblem } from './problem.ts';
 
@@ -36,6 +36,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: (opts.log ?? runtime.log) as FastifyBaseLogger,
     disableRequestLogging: true,
+    // Errors Fastify raises before routing (e.g. a malformed URL) are problems too.
+    frameworkErrors: (error, _request, reply) => sendProblem(reply as unknown as FastifyReply, problemOf(error)),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
     return503OnClosing: true,
   });
@@ -102,11 +104,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
           'status',
         )) ?? 'pending')
       : undefined;
-    return {
-      ...v,
-      escalation: v.escalation && { ...v.escalation, delivery },
-      customer: customerFor(found.stored.context.open.customer, principal, found.policy),
-    };
+    return viewFor({ ...v, escalation: v.escalation && { ...v.escalation, delivery } }, principal, found.policy);
   };
 
   /** Runs a write under the HTTP idempotency layer: replays answer the first status and body. */
@@ -128,7 +126,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
     const fingerprint = HttpIdempotency.fingerprint(request.method, request.url, request.body);
     const claim = await idempotency.claim(principal.name, key, fingerprint);
-    if (claim.kind === 'replay') return reply.code(claim.status).header('idempotent-replayed', 'true').send(claim.body);
+    if (claim.kind === 'replay') {
+      reply.code(claim.status).header('idempotent-replayed', 'true');
+      if (claim.status >= 400) reply.type('application/problem+json');
+      return reply.send(claim.body);
+    }
     if (claim.kind === 'mismatch') {
       return sendProblem(
         reply,
@@ -168,7 +170,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const principal = principalOf(request);
       const event = parseEvent(request.body);
       const ifMatch = headerValue(request, 'if-match');
-      const expectedVersion = ifMatch === undefined ? undefined : parseIfMatch(ifMatch);
+      // `If-Match: *` only requires that the case exists, which every event does anyway.
+      const expectedVersion = ifMatch === undefined || ifMatch.trim() === '*' ? undefined : parseIfMatch(ifMatch);
       await engine.apply(request.params.id, event, principal, {
         ...(key === undefined ? {} : { idempotencyKey: key }),
         ...(expectedVersion === undefined ? {} : { expectedVersion }),
@@ -197,10 +200,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return listCases(runtime, scoped, async (stored: StoredCase) => {
       const found = await engine.get(stored.context.caseId);
       if (!found) return undefined;
-      return {
-        ...caseView(found.stored, found.policy),
-        customer: customerFor(found.stored.context.open.customer, principal, found.policy),
-      };
+      return viewFor(caseView(found.stored, found.policy), principal, found.policy);
     });
   });
 

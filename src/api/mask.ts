@@ -28,3 +28,22 @@ export function customerFor(customer: Customer, principal: Principal, policy: Po
     ...(customer.email ? { email: maskEmail(customer.email) } : {}),
   };
 }
+
+/** 4.1: the case view a caller may see — customer per role, and for a department only its listed case fields. */
+export function viewFor<V extends { customer: Customer; subject?: string; amount?: unknown; externalRef?: string }>(
+  view: V,
+  principal: Principal,
+  policy: Policy,
+): Omit<V, 'customer'> & { customer: Partial<Customer> } {
+  const customer = customerFor(view.customer, principal, policy);
+  if (principal.role !== 'department') return { ...view, customer };
+  const fields = new Set(policy.departments[principal.department ?? '']?.fields ?? []);
+  const { subject, amount, externalRef, ...rest } = view;
+  return {
+    ...rest,
+    customer,
+    ...(fields.has('subject') && subject !== undefined ? { subject } : {}),
+    ...(fields.has('amount') && amount !== undefined ? { amount } : {}),
+    ...(fields.has('externalRef') && externalRef !== undefined ? { externalRef } : {}),
+  } as unknown as Omit<V, 'customer'> & { customer: Partial<Customer> };
+}

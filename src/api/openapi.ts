@@ -168,6 +168,22 @@ export function openApiDocument(): object {
           responses: { 200: { description: 'the contract', content: json(ref('Contract')) }, ...problems(401, 404) },
         },
       },
+      '/v1/openapi.json': {
+        get: {
+          operationId: 'openApi',
+          security: [],
+          summary: 'This document',
+          responses: { 200: { description: 'OpenAPI 3.1' } },
+        },
+      },
+      '/v1/docs': {
+        get: {
+          operationId: 'reference',
+          security: [],
+          summary: 'The API reference page',
+          responses: { 200: { description: 'HTML' } },
+        },
+      },
       '/healthz': {
         get: {
           operationId: 'health',

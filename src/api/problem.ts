@@ -42,6 +42,8 @@ export function problemOf(error: unknown): Problem {
   }
   if (error instanceof DomainError) return problem(400, error.code, 'Invalid request', error.message);
   const fastify = error as Partial<FastifyError> & { statusCode?: number };
+  if (fastify.code === 'FST_ERR_BAD_URL')
+    return problem(400, 'BAD_URL', 'Bad request', fastify.message ?? 'malformed URL');
   if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
     return problem(413, 'BODY_TOO_LARGE', 'Body too large', fastify.message ?? '');
   if (fastify.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
@@ -70,7 +72,7 @@ export function problemOf(error: unknown): Problem {
 
 export function isRedisDown(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
-  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|enableOfflineQueue|MaxRetriesPerRequest|Reached the max retries/i.test(
+  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|enableOfflineQueue|MaxRetriesPerRequest|Reached the max retries|Command timed out/i.test(
     message,
   );
 }

@@ -1,8 +1,8 @@
-import { Queue, QueueEvents } from 'bullmq';
+import { type Job, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { CaseEvent, OpenCase, PublicEvent } from '../domain/events.ts';
 import type { Role } from '../domain/vocabulary.ts';
-import { INTAKE_QUEUE, type IntakeJob } from '../intake/intake-queue.ts';
+import { createIntakeQueue, INTAKE_QUEUE, type IntakeJob } from '../intake/intake-queue.ts';
 
 // The typed client backend services import: HTTP, and a producer for the intake queue.
 export type { CaseEvent, OpenCase, PublicEvent };
@@ -143,20 +143,77 @@ export interface IntakeActor {
   readonly department?: string;
 }
 
+/** Job ids are the idempotency key, encoded one-to-one and never all digits (BullMQ forbids both ':' and that). */
+export function intakeJobId(idempotencyKey: string): string {
+  return `k-${Buffer.from(idempotencyKey, 'utf8').toString('base64url')}`;
+}
+
+const STATUS: Record<string, number> = {
+  VALIDATION_FAILED: 400,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  PRECONDITION_FAILED: 412,
+  VERSION_CONFLICT: 409,
+  CASE_EXISTS: 409,
+};
+
 /**
  * Adds intake jobs instead of calling HTTP. `idempotencyKey` becomes the job id: adding the same key
- * twice is one job. `result(job)` waits for the engine's answer or its refusal.
+ * twice is one job, and the same key with another body is an IDEMPOTENCY_CONFLICT. `result(job)`
+ * waits for the engine's answer or its refusal.
  */
 export function createIntakeProducer(opts: { connection: Redis; prefix?: string; actor: IntakeActor }) {
   const prefix = opts.prefix ?? 'ivn-bull';
-  const queue = new Queue<IntakeJob>(INTAKE_QUEUE, { connection: opts.connection, prefix });
-  let events: QueueEvents | undefined;
-  const jobId = (key: string) => key.replaceAll(':', '.');
+  const queue = createIntakeQueue(opts.connection, prefix);
+  // Listening starts before the first job is added, so no completion can slip past `result()`.
+  const events = new QueueEvents(INTAKE_QUEUE, { connection: opts.connection.duplicate(), prefix });
+  const ready = events.waitUntilReady();
+  async function add(name: string, data: IntakeJob, idempotencyKey: string) {
+    await ready;
+    const jobId = intakeJobId(idempotencyKey);
+    const job = await queue.add(name, data, { jobId });
+    // An existing id keeps its first job: compare what is stored with what was sent.
+    const stored = await queue.getJob(jobId);
+    if (stored && JSON.stringify(stored.data) !== JSON.stringify(data)) {
+      throw new InterveneError(422, {
+        code: 'IDEMPOTENCY_CONFLICT',
+        detail: 'this idempotency key was used with a different request',
+      });
+    }
+    return job;
+  }
+  /** The events stream, with a poll of the job's state beside it: a completion the reader missed is still seen. */
+  async function finished(job: Job<IntakeJob>, timeoutMs: number): Promise<unknown> {
+    const deadline = Date.now() + timeoutMs;
+    const viaEvents = job.waitUntilFinished(events, timeoutMs).then(
+      (value: unknown) => ({ ok: true as const, value }),
+      (error: unknown) => ({ ok: false as const, error }),
+    );
+    for (;;) {
+      const settled = await Promise.race([
+        viaEvents,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 250)),
+      ]);
+      const polled = settled ?? (await pollJob(job.id as string));
+      if (polled) {
+        if (polled.ok) return polled.value;
+        throw polled.error;
+      }
+      if (Date.now() > deadline) throw new Error(`intake job ${job.id} did not finish within ${timeoutMs} ms`);
+    }
+  }
+  async function pollJob(id: string) {
+    const current = await queue.getJob(id);
+    const state = await current?.getState();
+    if (state === 'completed') return { ok: true as const, value: current?.returnvalue };
+    if (state === 'failed') return { ok: false as const, error: new Error(current?.failedReason ?? 'failed') };
+    return undefined;
+  }
   return {
     openCase: (input: OpenCase, o: { idempotencyKey: string }) =>
-      queue.add('open', { kind: 'open', actor: opts.actor, body: input }, { jobId: jobId(o.idempotencyKey) }),
+      add('open', { kind: 'open', actor: opts.actor, body: input }, o.idempotencyKey),
     send: (caseId: string, event: PublicEvent, o: { idempotencyKey: string; ifMatch?: number }) =>
-      queue.add(
+      add(
         'event',
         {
           kind: 'event',
@@ -165,35 +222,31 @@ export function createIntakeProducer(opts: { connection: Redis; prefix?: string;
           body: event,
           ...(o.ifMatch === undefined ? {} : { ifMatch: o.ifMatch }),
         },
-        { jobId: jobId(o.idempotencyKey) },
+        o.idempotencyKey,
       ),
     /** Waits for a job's outcome; a refusal rejects with an InterveneError carrying code and clause. */
-    async result(job: { waitUntilFinished: (e: QueueEvents, ttl?: number) => Promise<unknown> }, timeoutMs = 30_000) {
-      events ??= new QueueEvents(INTAKE_QUEUE, { connection: opts.connection.duplicate(), prefix });
-      await events.waitUntilReady();
+    async result(job: Job<IntakeJob>, timeoutMs = 30_000) {
+      await ready;
       try {
-        return (await job.waitUntilFinished(events, timeoutMs)) as {
+        return (await finished(job, timeoutMs)) as {
           caseId: string;
           version: number;
           state: string;
           outcome: string;
         };
       } catch (error) {
-        const message = (error as Error).message;
+        let problem: { code: string; message: string; clause?: string; errors?: [] } | undefined;
         try {
-          const problem = JSON.parse(message) as { code: string; message: string; clause?: string; errors?: [] };
-          throw new InterveneError(problem.code === 'VALIDATION_FAILED' ? 400 : 422, {
-            ...problem,
-            detail: problem.message,
-          });
-        } catch (inner) {
-          if (inner instanceof InterveneError) throw inner;
+          problem = JSON.parse((error as Error).message);
+        } catch {
           throw error;
         }
+        if (!problem?.code) throw error;
+        throw new InterveneError(STATUS[problem.code] ?? 422, { ...problem, detail: problem.message });
       }
     },
     async close() {
-      await events?.close();
+      await events.close();
       await queue.close();
     },
   };

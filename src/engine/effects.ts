@@ -110,7 +110,19 @@ export function deliveryEffects(
       push(
         `${ctx.caseId}.coordination.${version}`,
         { kind: 'department', department: ctx.coordination.department },
-        { type: 'coordination_request', ...base, clause: '3.2.2', ask: ctx.coordination.request, ...request(ctx) },
+        {
+          type: 'coordination_request',
+          ...base,
+          clause: '3.2.2',
+          ask: ctx.coordination.request,
+          // 4.1: the same need-to-know projection as a hand-off.
+          request: projectPackage(policy, ctx.coordination.department, {
+            customer: {},
+            ...request(ctx),
+            preliminaryJudgment: '',
+            recommendation: '',
+          }).request,
+        },
       );
     } else if (action.type === 'notifyCustomer') {
       const kind = (action.params as { kind: NoticeKind }).kind;

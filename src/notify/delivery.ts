@@ -66,12 +66,20 @@ export function startNotifyWorker(opts: NotifyWorkerOptions): Worker<NotifyJob> 
       }
       const body = JSON.stringify(delivery.body);
       const headers = signatureHeaders(endpoint.secret, delivery.id, Math.floor(Date.now() / 1000), body);
-      const response = await fetch(endpoint.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body,
-        signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
-      });
+      let response: Response;
+      try {
+        response = await fetch(endpoint.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body,
+          signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+        });
+      } catch (error) {
+        // Unreachable receiver (refused, reset, timed out): retried like an error answer.
+        const reason = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+        await opts.redis.hset(key, 'status', 'retrying', 'lastError', `unreachable: ${reason}`);
+        throw error;
+      }
       await response.body?.cancel();
       if (!response.ok) {
         await opts.redis.hset(key, 'status', 'retrying', 'lastError', `HTTP ${response.status}`);

@@ -135,13 +135,22 @@ export class CaseStore {
     bound?: number,
   ): Promise<{ id: string; score: number }[]> {
     const pipe = this.redis.pipeline();
+    const far = order === 'desc' ? '-inf' : '+inf';
+    const to = bound !== undefined ? String(bound) : far;
     for (let p = 0; p < this.keys.partitions; p++) {
       const key = `${this.keys.tag(p)}:${index}`;
-      const from = cursor ? String(cursor.score) : order === 'desc' ? '+inf' : '-inf';
-      const to = bound !== undefined ? String(bound) : order === 'desc' ? '-inf' : '+inf';
-      // Ties at the cursor's score are re-read and skipped below; fetch enough to get past them.
-      if (order === 'desc') pipe.zrevrangebyscore(key, from, to, 'WITHSCORES', 'LIMIT', 0, limit + 50);
-      else pipe.zrangebyscore(key, from, to, 'WITHSCORES', 'LIMIT', 0, limit + 50);
+      if (cursor) {
+        // Members tied with the cursor's score (all of them: ties are ordered by id below), then
+        // strictly beyond it.
+        pipe.zrangebyscore(key, String(cursor.score), String(cursor.score), 'WITHSCORES');
+        const from = `(${cursor.score}`;
+        if (order === 'desc') pipe.zrevrangebyscore(key, from, to, 'WITHSCORES', 'LIMIT', 0, limit);
+        else pipe.zrangebyscore(key, from, to, 'WITHSCORES', 'LIMIT', 0, limit);
+      } else if (order === 'desc') {
+        pipe.zrevrangebyscore(key, '+inf', to, 'WITHSCORES', 'LIMIT', 0, limit);
+      } else {
+        pipe.zrangebyscore(key, '-inf', to, 'WITHSCORES', 'LIMIT', 0, limit);
+      }
     }
     const rows: { id: string; score: number }[] = [];
     for (const [error, flat] of (await pipe.exec()) ?? []) {

@@ -98,7 +98,13 @@ export async function ping(url: string): Promise<boolean> {
 
 /** A client for commands: fails fast when Redis is down instead of queueing (STACK-NOTES). */
 export function commandClient(url: string): Redis {
-  return new Redis(url, { enableAutoPipelining: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  // A stalled Redis answers nothing: time commands out so callers get a 503 within a second, not a hang.
+  return new Redis(url, {
+    enableAutoPipelining: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 800,
+  });
 }
 
 /** A client for BullMQ: workers need `maxRetriesPerRequest: null`. */
