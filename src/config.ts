@@ -19,6 +19,8 @@ const schema = z.object({
   INTERVENE_QUEUE_PREFIX: z.string().min(1).default('ivn-bull'),
   INTERVENE_PARTITIONS: int(1, 1024).default(16),
   INTERVENE_TIMER_LEAD_MS: int(0, 10_000).default(200),
+  INTERVENE_TIMER_AHEAD_MS: int(100, 3_600_000).default(2_000),
+  INTERVENE_TIMER_PROMOTE_INTERVAL_MS: int(10, 60_000).default(250),
   INTERVENE_DEADLINE_CONCURRENCY: int(1, 10_000).default(256),
   INTERVENE_NOTIFY_CONCURRENCY: int(1, 1_000).default(16),
   INTERVENE_LOCK_MS: int(1_000, 600_000).default(30_000),

@@ -3,6 +3,7 @@ import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
+import { TimerPromoter } from './deadlines/promoter.ts';
 import { createDeadlineQueue, startDeadlineWorker, type TimerJob } from './deadlines/timer-queue.ts';
 import { Dispatcher } from './engine/dispatcher.ts';
 import { Engine } from './engine/engine.ts';
@@ -16,6 +17,14 @@ import { PolicyStore } from './store/policy-store.ts';
 import { commandClient, ping, queueClient, type RedisServer, startRedisServer } from './store/redis.ts';
 
 export const SYSTEM_ACTOR = { name: 'intervene-timers', role: 'system' } as const;
+
+/** The promotion horizon always covers the lead plus two promotion rounds, so no timer is promoted late. */
+export function timerAheadMs(config: Config): number {
+  return Math.max(
+    config.INTERVENE_TIMER_AHEAD_MS,
+    config.INTERVENE_TIMER_LEAD_MS + 2 * config.INTERVENE_TIMER_PROMOTE_INTERVAL_MS + 100,
+  );
+}
 
 export interface Runtime {
   readonly config: Config;
@@ -94,9 +103,8 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
   }
   const dispatcher = new Dispatcher({
     store,
-    deadlines: deadlineQueue,
     notify: notifyQueue,
-    leadMs: config.INTERVENE_TIMER_LEAD_MS,
+    deadlines: deadlineQueue,
     graceMs: config.INTERVENE_SWEEP_GRACE_MS,
     log,
     ...(opts.clock ? { clock: opts.clock } : {}),
@@ -107,10 +115,12 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     policyStore,
     log,
     onCommitted: dispatcher.enqueue,
+    timerHorizonMs: timerAheadMs(config),
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const secrets = resolveSecrets(policyList, config.env, config.INTERVENE_VAR_DIR, log);
   const workers: Worker[] = [];
+  let promoter: TimerPromoter | undefined;
 
   return {
     config,
@@ -131,6 +141,16 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
       }
       if (only.includes('dispatcher')) dispatcher.start(config.INTERVENE_SWEEP_INTERVAL_MS);
       if (only.includes('deadlines')) {
+        // The horizon always covers the lead plus two promotion rounds, so no timer is promoted late.
+        const aheadMs = timerAheadMs(config);
+        promoter = new TimerPromoter({
+          store,
+          queue: deadlineQueue,
+          leadMs: config.INTERVENE_TIMER_LEAD_MS,
+          aheadMs,
+          log,
+        });
+        promoter.start(config.INTERVENE_TIMER_PROMOTE_INTERVAL_MS);
         workers.push(
           startDeadlineWorker({
             connection: queueClient(url),
@@ -170,6 +190,7 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
       return workers;
     },
     async close() {
+      await promoter?.stop();
       await Promise.all(workers.map((w) => w.close()));
       await dispatcher.stop();
       await Promise.all([deadlineQueue.close(), notifyQueue.close()]);

@@ -39,7 +39,7 @@ function decode(text: string): Cursor {
 
 /** The most selective index for the query; the other filters are applied to the loaded cases. */
 function primary(q: ListQuery): { index: string; order: 'asc' | 'desc'; bound?: number } {
-  if (q.dueBefore) return { index: 'due', order: 'asc', bound: Date.parse(q.dueBefore) };
+  if (q.dueBefore) return { index: 'timers', order: 'asc', bound: Date.parse(q.dueBefore) };
   if (q.state) return { index: `state:${q.state}`, order: 'desc' };
   if (q.department) return { index: `dept:${q.department}`, order: 'desc' };
   if (q.breached === 'true') return { index: 'breached', order: 'desc' };
@@ -79,7 +79,8 @@ export async function listCases<V>(
   for (let round = 0; round < 10 && items.length < q.limit; round++) {
     const want = q.limit - items.length;
     const rows = await runtime.store.page(index, order, want, cursor, bound);
-    const loaded = await Promise.all(rows.map((r) => runtime.store.load(r.id)));
+    // The `timers` set holds job ids (<case>.<deadline>.<epoch>); the other indexes hold case ids.
+    const loaded = await Promise.all(rows.map((r) => runtime.store.load(r.id.split('.')[0] as string)));
     for (const [i, row] of rows.entries()) {
       cursor = row;
       const stored = loaded[i]?.stored;

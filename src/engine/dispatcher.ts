@@ -1,15 +1,15 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CaseStore } from '../store/case-store.ts';
-import { type Delivery, type OutboxEntry, type TimerArm, timerJobId } from './effects.ts';
+import { timerJobId } from '../store/indexes.ts';
+import type { Delivery, OutboxEntry, TimerCancel } from './effects.ts';
 import type { CommittedEntries } from './engine.ts';
 
 export interface DispatcherOptions {
   readonly store: CaseStore;
-  readonly deadlines: Queue;
   readonly notify: Queue;
-  /** Timers are queued this long before due; the worker holds them to the exact due time. */
-  readonly leadMs: number;
+  /** The deadlines queue, for cancelling timers already promoted into it. */
+  readonly deadlines?: Queue;
   /** Outbox entries older than this are taken to be orphaned by a crashed process and re-dispatched. */
   readonly graceMs?: number;
   readonly log?: Logger;
@@ -19,9 +19,10 @@ export interface DispatcherOptions {
 type Batch = Map<number, { id: string; entry: OutboxEntry }[]>;
 
 /**
- * Moves outbox entries into BullMQ. The committing process dispatches its own entries at once (batched);
+ * Moves outbox entries (webhook deliveries) into BullMQ. The committing process dispatches its own entries at once (batched);
  * a sweep re-dispatches entries left behind by a process that died between commit and dispatch.
- * Every step is idempotent: deterministic job ids, HSETNX delivery records, XDEL last.
+ * Every step is idempotent: deterministic job ids, HSETNX delivery records, XDEL last. (Timers do not
+ * pass through here: they are committed to the `timers` set and promoted by the TimerPromoter.)
  */
 export class Dispatcher {
   readonly #opts: DispatcherOptions;
@@ -108,13 +109,10 @@ export class Dispatcher {
   }
 
   async #dispatch(batch: Batch): Promise<void> {
-    const { store, deadlines, notify, leadMs } = this.#opts;
-    const now = this.#clock();
-    const all = [...batch.values()].flat().map((e) => e.entry);
-    const arms = all.filter((e): e is TimerArm => e.kind === 'timer.arm');
-    const deliveries = all.filter((e): e is Delivery => e.kind === 'deliver');
-    const cancels = all.filter((e) => e.kind === 'timer.cancel');
-
+    const { store, notify, deadlines } = this.#opts;
+    const entries = [...batch.values()].flat().map((e) => e.entry);
+    const deliveries = entries.filter((e): e is Delivery => e.kind === 'deliver');
+    const cancels = entries.filter((e): e is TimerCancel => e.kind === 'timer.cancel');
     if (deliveries.length > 0) {
       const pipe = store.redis.pipeline();
       for (const d of deliveries) {
@@ -125,23 +123,16 @@ export class Dispatcher {
       await notify.addBulk(
         deliveries.map((d) => ({
           name: d.body.type as string,
+          // No personal data in job payloads: BullMQ stores them in clear text.
           data: { partition: store.partitionOf(d.caseId), id: d.id },
           opts: { jobId: d.id },
         })),
       );
     }
-    if (arms.length > 0) {
-      await deadlines.addBulk(
-        arms.map((t) => ({
-          name: t.name,
-          // No personal data in job payloads: BullMQ stores them in clear text.
-          data: { caseId: t.caseId, name: t.name, epoch: t.epoch, dueAt: t.dueAt },
-          opts: { jobId: timerJobId(t.caseId, t.name, t.epoch), delay: Math.max(0, t.dueAt - leadMs - now) },
-        })),
-      );
+    // A cancel that misses (the job is running) is harmless: the epoch check drops the stale firing.
+    if (deadlines) {
+      await Promise.all(cancels.map((t) => deadlines.remove(timerJobId(t.caseId, t.name, t.epoch)).catch(() => 0)));
     }
-    // A cancel that misses (job already running) is harmless: the epoch check drops the stale firing.
-    await Promise.all(cancels.map((t) => deadlines.remove(timerJobId(t.caseId, t.name, t.epoch)).catch(() => 0)));
     const del = store.redis.pipeline();
     for (const [partition, entries] of batch) del.xdel(store.keys.outbox(partition), ...entries.map((e) => e.id));
     await del.exec();

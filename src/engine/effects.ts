@@ -6,19 +6,6 @@ import type { Policy } from '../policy/policy.ts';
 
 // Step 4 of apply(): what must happen outside the case record, written to the outbox in the same commit.
 
-export interface TimerArm {
-  readonly kind: 'timer.arm';
-  readonly caseId: string;
-  readonly name: string;
-  readonly epoch: number;
-  readonly dueAt: number;
-}
-export interface TimerCancel {
-  readonly kind: 'timer.cancel';
-  readonly caseId: string;
-  readonly name: string;
-  readonly epoch: number;
-}
 export interface Delivery {
   readonly kind: 'deliver';
   /** Deterministic by meaning (`<case>.handoff.<seq>`, `<case>.notice.<version>`): the `webhook-id`, kept across retries. */
@@ -29,29 +16,35 @@ export interface Delivery {
   readonly target: { readonly kind: 'department'; readonly department: string } | { readonly kind: 'customer' };
   readonly body: Record<string, unknown>;
 }
-export type OutboxEntry = TimerArm | TimerCancel | Delivery;
-
-/** BullMQ forbids ':' and all-digit custom ids: case id, deadline and epoch joined with '.'. */
-export function timerJobId(caseId: string, name: string, epoch: number): string {
-  return `${caseId}.${name}.${epoch}`;
+/** A timer that may already be in BullMQ (due within the promotion horizon) and must be removed. */
+export interface TimerCancel {
+  readonly kind: 'timer.cancel';
+  readonly caseId: string;
+  readonly name: string;
+  readonly epoch: number;
 }
 
-/** One wake-up timer per case, for its earliest armed deadline (DESIGN.md: the memory budget). */
-export function timerEffects(
-  caseId: string,
+/** What the outbox carries: deliveries and late cancels. (Timers are committed to the partition's `timers` set.) */
+export type OutboxEntry = Delivery | TimerCancel;
+
+/**
+ * The case's wake-up timer moved: if the old one is due within the promotion horizon it may already be
+ * a BullMQ job, so it is cancelled there too (a missed cancel is still harmless: the epoch check drops it).
+ */
+export function timerCancels(
   before: CaseContext | undefined,
   after: CaseContext,
+  at: number,
+  horizonMs: number,
   fired?: { readonly name: string; readonly epoch: number },
-): OutboxEntry[] {
+): TimerCancel[] {
   const was = before ? nextDue(before.deadlines) : undefined;
+  if (!was || was.dueAt > at + horizonMs) return [];
   const now = nextDue(after.deadlines);
-  if (was?.name === now?.name && was?.epoch === now?.epoch) return [];
-  const entries: OutboxEntry[] = [];
-  // The job that is firing completes by itself; removing it would only fail on its lock.
-  const isFiring = was && fired && was.name === fired.name && was.epoch === fired.epoch;
-  if (was && !isFiring) entries.push({ kind: 'timer.cancel', caseId, name: was.name, epoch: was.epoch });
-  if (now) entries.push({ kind: 'timer.arm', caseId, name: now.name, epoch: now.epoch, dueAt: now.dueAt });
-  return entries;
+  if (now?.name === was.name && now.epoch === was.epoch) return [];
+  // The job that is firing completes by itself.
+  if (fired?.name === was.name && fired.epoch === was.epoch) return [];
+  return [{ kind: 'timer.cancel', caseId: after.caseId, name: was.name, epoch: was.epoch }];
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();

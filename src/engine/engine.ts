@@ -15,7 +15,7 @@ import { CaseStore, type StoredCase } from '../store/case-store.ts';
 import { indexOps } from '../store/indexes.ts';
 import type { PolicyStore } from '../store/policy-store.ts';
 import { authorize, authorizeOpen } from './authorize.ts';
-import { deliveryEffects, type OutboxEntry, timerEffects } from './effects.ts';
+import { deliveryEffects, type OutboxEntry, timerCancels } from './effects.ts';
 
 export interface ApplyOptions {
   /** Every write carries one: a replay returns the first result and changes nothing (invariant 4). */
@@ -49,6 +49,8 @@ export interface EngineOptions {
   /** Called after each commit with its outbox entries: the dispatcher's fast path. */
   readonly onCommitted?: (committed: CommittedEntries) => void;
   readonly maxAttempts?: number;
+  /** Timers due within this much may already be BullMQ jobs (see TimerPromoter); default: all. */
+  readonly timerHorizonMs?: number;
 }
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -62,6 +64,7 @@ export class Engine {
   readonly #log: Logger | undefined;
   readonly #onCommitted: ((committed: CommittedEntries) => void) | undefined;
   readonly #maxAttempts: number;
+  readonly #timerHorizonMs: number;
   readonly #machines = new Map<string, CaseMachine>();
   readonly #queues = new Map<string, Promise<unknown>>();
 
@@ -73,6 +76,7 @@ export class Engine {
     this.#log = opts.log;
     this.#onCommitted = opts.onCommitted;
     this.#maxAttempts = opts.maxAttempts ?? 50;
+    this.#timerHorizonMs = opts.timerHorizonMs ?? Number.POSITIVE_INFINITY;
   }
 
   /** Opens a case (2.1). The case id derives from the idempotency key, so a retried open finds its first answer. */
@@ -82,28 +86,42 @@ export class Engine {
     validateIntake(policy, input);
     const key = this.#scopedKey(actor, opts.idempotencyKey);
     const caseId = `c${key.slice(0, 24)}`;
-    const bodyHash = sha(JSON.stringify(input));
+    const bodyHash = sha(JSON.stringify(input)).slice(0, 32);
     return this.#serialize(caseId, async () => {
-      const { stored, replay } = await this.store.load(caseId, key);
-      if (replay !== undefined) return this.#replayed(replay, bodyHash);
-      if (stored) throw new Conflict('CASE_EXISTS', `case ${caseId} exists; its idempotency record has expired`);
+      const { stored } = await this.store.load(caseId);
+      if (stored) return replayedOpen(stored, bodyHash);
       const at = this.#clock();
       const machine = this.#machine(policy);
       const [snapshot, actions] = initialTransition(machine, { caseId, open: input, at });
       const context = snapshot.context;
       const state = String(snapshot.value);
-      const outbox = [...timerEffects(caseId, undefined, context), ...deliveryEffects(policy, context, 1, actions)];
+      const outbox = deliveryEffects(policy, context, 1, actions);
       const audit = auditEntry(1, at, actor, 'OPEN', undefined, state, state === 'escalated' ? '1' : '2.1', context);
-      const result = await this.#commit({ caseId, state, policy, context, key, bodyHash, audit, outbox, actor });
-      if (result === 'stale-version') throw new Conflict('CASE_EXISTS', `case ${caseId} was opened concurrently`);
-      return result;
+      const opened = { hash: bodyHash, state };
+      const result = await this.#commit({
+        caseId,
+        state,
+        policy,
+        context,
+        key,
+        bodyHash,
+        audit,
+        outbox,
+        actor,
+        opened,
+      });
+      if (result !== 'stale-version') return result;
+      // Opened meanwhile (a twin request, or this commit re-sent after a reconnect): answer as a replay.
+      const again = (await this.store.load(caseId)).stored;
+      if (!again) throw new Conflict('VERSION_CONFLICT', `case ${caseId} could not be opened`);
+      return replayedOpen(again, bodyHash);
     });
   }
 
   /** Applies one event to one case. Refusals write nothing and name their clause. */
   async apply(caseId: string, event: CaseEvent, actor: Actor, opts: ApplyOptions = {}): Promise<ApplyResult> {
     const key = this.#scopedKey(actor, opts.idempotencyKey);
-    const bodyHash = sha(JSON.stringify([caseId, event]));
+    const bodyHash = sha(JSON.stringify([caseId, event])).slice(0, 32);
     return this.#serialize(caseId, async () => {
       for (let attempt = 1; ; attempt++) {
         const { stored, replay } = await this.store.load(caseId, key);
@@ -167,8 +185,8 @@ export class Engine {
     const version = stored.version + 1;
     const fired = machineEvent.type === 'DEADLINE' ? machineEvent : undefined;
     const outbox = [
-      ...timerEffects(caseId, before, next.context, fired),
       ...deliveryEffects(policy, next.context, version, actions),
+      ...timerCancels(before, next.context, at, this.#timerHorizonMs, fired),
     ];
     const audit = auditEntry(
       version,
@@ -207,6 +225,7 @@ export class Engine {
     audit: object;
     outbox: OutboxEntry[];
     actor: Actor;
+    opened?: StoredCase['opened'];
   }): Promise<ApplyResult | 'stale-version'> {
     const { caseId, before, state, context, outbox } = c;
     const version = (before?.version ?? 0) + 1;
@@ -219,6 +238,11 @@ export class Engine {
       policyVersion: c.policy.contract.version,
       context,
       idempotencyKey: c.key,
+      // An open needs no record of its own: its case id derives from the key.
+      remember: before !== undefined,
+      ...((c.opened ?? before?.opened)
+        ? { opened: (c.opened ?? before?.opened) as NonNullable<StoredCase['opened']> }
+        : {}),
       bodyHash: c.bodyHash,
       audit: c.audit,
       result,
@@ -304,6 +328,14 @@ export class Engine {
     });
     return run;
   }
+}
+
+/** A retried open: the same body answers the first result; another body under the key is a conflict. */
+function replayedOpen(stored: StoredCase, bodyHash: string): ApplyResult {
+  if (stored.opened?.hash !== bodyHash) {
+    throw new Conflict('IDEMPOTENCY_CONFLICT', 'this idempotency key was used with a different request');
+  }
+  return { caseId: stored.context.caseId, version: 1, state: stored.opened.state, outcome: 'replayed' };
 }
 
 /** 3.1.1, 3.1.2: channel and category must be ones the contract knows. */

@@ -12,6 +12,8 @@ export interface StoredCase {
   readonly state: string;
   readonly policyVersion: number;
   readonly context: CaseContext;
+  /** The opening request: its body hash and first state, to answer a replayed open. */
+  readonly opened?: { readonly hash: string; readonly state: string };
 }
 
 export interface CommitRequest {
@@ -21,7 +23,10 @@ export interface CommitRequest {
   readonly indexes: readonly IndexOp[];
   readonly policyVersion: number;
   readonly context: CaseContext;
+  readonly opened?: StoredCase['opened'];
   readonly idempotencyKey: string;
+  /** `false`: write no idempotency record (an open is recognised by its case). */
+  readonly remember?: boolean;
   readonly bodyHash: string;
   readonly audit: object;
   readonly result: object;
@@ -82,7 +87,12 @@ export class CaseStore {
 
   async commit(req: CommitRequest): Promise<CommitOutcome> {
     const k = this.keys.forCase(req.caseId);
-    const snapshot = JSON.stringify({ state: req.state, policyVersion: req.policyVersion, context: req.context });
+    const snapshot = JSON.stringify({
+      state: req.state,
+      policyVersion: req.policyVersion,
+      context: req.context,
+      ...(req.opened ? { opened: req.opened } : {}),
+    });
     const command = (this.redis as unknown as Record<string, CommitCommand>).intervene_commit as CommitCommand;
     const indexKeys = req.indexes.map((op) => k.index(op.index));
     const reply = await command.call(
@@ -97,13 +107,13 @@ export class CaseStore {
       snapshot,
       req.state,
       req.bodyHash,
-      this.idempotencyTtlSec,
+      req.remember === false ? 0 : this.idempotencyTtlSec,
       JSON.stringify(req.audit),
       req.caseId,
       JSON.stringify(req.result),
       req.outbox.length,
       ...req.outbox.map((entry) => JSON.stringify(entry)),
-      ...req.indexes.map((op) => (op.score === null ? '-' : `+${op.score}`)),
+      ...req.indexes.map((op) => `${op.score === null ? '-' : `+${op.score}`} ${op.member ?? ''}`),
     );
     const [kind, value = '', ...rest] = reply;
     switch (kind) {

@@ -40,6 +40,11 @@ export class Keys {
     return `${this.tag(partition)}:outbox`;
   }
 
+  /** Armed wake-up timers of the partition's cases: member = job id, score = due time. */
+  timers(partition: number): string {
+    return `${this.tag(partition)}:timers`;
+  }
+
   delivery(partition: number, id: string): string {
     return `${this.tag(partition)}:delivery:${id}`;
   }

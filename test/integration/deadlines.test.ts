@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Dispatcher } from '../../src/engine/dispatcher.ts';
-import { timerJobId } from '../../src/engine/effects.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { type Runtime, SYSTEM_ACTOR } from '../../src/runtime.ts';
+import { timerJobId } from '../../src/store/indexes.ts';
 import {
   auditOf,
   deadlineEntries,
@@ -105,9 +104,12 @@ describe('deadlines on real time (BullMQ delayed jobs, real Redis)', () => {
     expect(await rt.deadlineQueue.getJob(jobId)).toBeUndefined();
     expect(completions.has(jobId)).toBe(false);
     expect(await staleTimersDropped(rt)).toBe(0);
-    // The case's wake-up timer moved on to the next armed deadline.
-    const next = await rt.deadlineQueue.getJob(timerJobId(caseId, 'initialNotice', 2));
-    expect(await next?.getState()).toBe('delayed');
+    // The case's wake-up timer moved on to the next armed deadline: committed to the partition's
+    // timers set, it becomes a BullMQ job only when it comes within the promotion horizon.
+    const timers = rt.store.keys.timers(rt.store.partitionOf(caseId));
+    const next = timerJobId(caseId, 'initialNotice', 2);
+    const initialNoticeDue = (await readCase(rt, caseId)).context.deadlines.initialNotice?.dueAt;
+    expect(await rt.redis.zscore(timers, next)).toBe(String(initialNoticeDue));
   });
 
   it('drops and counts a timer whose epoch is no longer armed, leaving the case unchanged', async () => {
@@ -152,7 +154,7 @@ describe('deadlines on real time (BullMQ delayed jobs, real Redis)', () => {
     // An engine that commits but never dispatches: RESPOND is committed, its cancel is not sent.
     const undispatched = new Engine({ store: rt.store, policies: rt.policies });
     await undispatched.apply(caseId, { type: 'RESPOND' }, agent);
-    expect(await outboxLength(rt, caseId)).toBe(2); // cancel firstResponse.1, arm initialNotice.2
+    expect(await outboxLength(rt, caseId)).toBe(1); // the cancel of firstResponse.1, already promoted
     const before = await readCase(rt, caseId);
 
     const outcome = await waitFor(() => completions.get(jobId), {
@@ -166,9 +168,9 @@ describe('deadlines on real time (BullMQ delayed jobs, real Redis)', () => {
     expect(await deadlineEntries(rt, caseId)).toEqual([]);
   });
 
-  it('fires a deadline whose process died between commit and scheduling (the outbox sweep re-dispatches it)', async () => {
+  it('fires a deadline whose process died right after its commit (the timer is part of the commit)', async () => {
     const policy = testPolicy({ firstResponse: 'PT1S' });
-    // Process A commits the opening and dies before its dispatcher sends anything.
+    // Process A commits the opening and dies before doing anything else.
     const a = await testRuntime({ policies: [policy] });
     let aClosed = false;
     cleanups.push(async () => aClosed || (await closeRuntime(a)));
@@ -181,24 +183,14 @@ describe('deadlines on real time (BullMQ delayed jobs, real Redis)', () => {
     const { caseId } = await crashed.open(openCase(), agent);
     const dueAt = (await readCase(a, caseId)).context.deadlines.firstResponse!.dueAt;
     const jobId = timerJobId(caseId, 'firstResponse', 1);
+    // The timer is in Redis with the case, not in any process's memory.
+    expect(await a.redis.zscore(a.store.keys.timers(a.store.partitionOf(caseId)), jobId)).toBe(String(dueAt));
+    expect(await a.deadlineQueue.getJob(jobId)).toBeUndefined();
     await a.close(); // keeps the data: process B carries on with it
     aClosed = true;
-    // Process B: same Redis and prefixes, its deadline worker and an outbox sweep with a short grace period.
-    const { rt: b } = await deadlineRuntime({ firstResponse: 'PT1S' }, ['deadlines'], env);
-    expect(await outboxLength(b, caseId)).toBe(1);
-    expect(await b.deadlineQueue.getJob(jobId)).toBeUndefined();
-    const sweeper = new Dispatcher({
-      store: b.store,
-      deadlines: b.deadlineQueue,
-      notify: b.notifyQueue,
-      leadMs: b.config.INTERVENE_TIMER_LEAD_MS,
-      graceMs: 100,
-      log: b.log,
-    });
-    sweeper.start(100);
-    cleanups.push(() => sweeper.stop());
 
-    await waitFor(() => b.deadlineQueue.getJob(jobId), { what: 'the sweep to schedule the orphaned timer' });
+    // Process B: same Redis and prefixes; its promoter moves the timer into BullMQ, its worker fires it.
+    const { rt: b } = await deadlineRuntime({ firstResponse: 'PT1S' }, ['deadlines'], env);
     const escalated = await waitForState(b, caseId, 'escalated', 3_000);
     expect(escalated.context.escalation).toMatchObject({ trigger: 'deadline_missed', department: 'management' });
     const fired = await deadlineEntries(b, caseId);
@@ -209,7 +201,6 @@ describe('deadlines on real time (BullMQ delayed jobs, real Redis)', () => {
     await sleep(1_000);
     expect(await deadlineEntries(b, caseId)).toHaveLength(1);
     expect(await readCase(b, caseId)).toEqual(escalated);
-    expect(await outboxLength(b, caseId)).toBe(0);
   });
 
   it('keeps the remaining time across a pause (6.2) and fires at the new due time, not the old one', async () => {

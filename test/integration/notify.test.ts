@@ -64,7 +64,6 @@ function engineWithAttempts(rt: Runtime, attempts: number): Engine {
     store: rt.store,
     deadlines: rt.deadlineQueue,
     notify,
-    leadMs: rt.config.INTERVENE_TIMER_LEAD_MS,
     log: rt.log,
   });
   cleanups.push(async () => {

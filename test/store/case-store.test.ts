@@ -73,7 +73,8 @@ describe('the case store on real Redis', () => {
     await expect(rt.engine.apply(caseId, VERIFY, agent, { idempotencyKey: 'k-half' })).rejects.toThrow(/WRONGTYPE/);
     expect(await rt.redis.hgetall(keys.case)).toEqual(caseBefore);
     expect(await rt.redis.xlen(keys.outbox)).toBe(outboxBefore);
-    expect(await rt.redis.keys(`${rt.config.INTERVENE_PREFIX}*idem*`)).toHaveLength(1); // the open's only
+    // Opens keep no idempotency record (their case id derives from the key), and VERIFY wrote none.
+    expect(await rt.redis.keys(`${rt.config.INTERVENE_PREFIX}*idem*`)).toHaveLength(0);
     // Repair and retry with the same key: it applies once.
     await rt.redis.del(keys.audit);
     await rt.redis.rpush(keys.audit, ...audit);

@@ -3,11 +3,14 @@
 -- KEYS: 1 case hash, 2 audit list, 3 outbox stream, 4 idempotency record, 5.. index sorted sets
 -- ARGV: 1 expected version, 2 snapshot, 3 state, 4 body hash, 5 idempotency TTL (s), 6 audit entry,
 --       7 case id, 8 result, 9 number of outbox entries n, 10..9+n outbox entries,
---       then one op per index key: '+<score>' (add or move) or '-' (remove)
+--       then one op per index key: '+<score> <member>' (add or move) or '- <member>' (remove);
+--       an empty member means the case id.
+--       An idempotency TTL of 0 means no record: an open is recognised by its case, whose id derives from the key.
 -- Returns {'ok', version, outbox ids...} | {'replay', result} | {'conflict', ''} | {'stale', version}
 
 -- Idempotency first, so a commit re-sent after a reconnect (ioredis) is recognised, not applied twice.
-local seen = redis.call('GET', KEYS[4])
+local remember = tonumber(ARGV[5]) > 0
+local seen = remember and redis.call('GET', KEYS[4])
 if seen then
   local sep = string.find(seen, '\n', 1, true)
   if string.sub(seen, 1, sep - 1) == ARGV[4] then
@@ -40,13 +43,18 @@ local n = tonumber(ARGV[9])
 for i = 10, 9 + n do
   reply[#reply + 1] = redis.call('XADD', KEYS[3], '*', 'e', ARGV[i])
 end
-redis.call('SET', KEYS[4], ARGV[4] .. '\n' .. ARGV[8], 'EX', tonumber(ARGV[5]))
+if remember then
+  redis.call('SET', KEYS[4], ARGV[4] .. '\n' .. ARGV[8], 'EX', tonumber(ARGV[5]))
+end
 for k = 5, #KEYS do
   local op = ARGV[9 + n + k - 4]
-  if op == '-' then
-    redis.call('ZREM', KEYS[k], ARGV[7])
+  local space = string.find(op, ' ', 1, true)
+  local member = string.sub(op, space + 1)
+  if member == '' then member = ARGV[7] end
+  if string.sub(op, 1, 1) == '-' then
+    redis.call('ZREM', KEYS[k], member)
   else
-    redis.call('ZADD', KEYS[k], tonumber(string.sub(op, 2)), ARGV[7])
+    redis.call('ZADD', KEYS[k], tonumber(string.sub(op, 2, space - 1)), member)
   end
 end
 return reply
