@@ -43,7 +43,6 @@ function primary(q: ListQuery): { index: string; order: 'asc' | 'desc'; bound?: 
   if (q.state) return { index: `state:${q.state}`, order: 'desc' };
   if (q.department) return { index: `dept:${q.department}`, order: 'desc' };
   if (q.breached === 'true') return { index: 'breached', order: 'desc' };
-  if (q.contractId) return { index: `contract:${q.contractId}`, order: 'desc' };
   return { index: 'created', order: 'desc' };
 }
 

@@ -36,10 +36,8 @@ export function indexOps(
   const created = after.context.createdAt;
   const ops: IndexOp[] = [];
   if (!before) {
-    ops.push(
-      { index: 'created', score: created },
-      { index: `contract:${after.context.open.contractId}`, score: created },
-    );
+    // No per-contract index: a site runs few contracts, so lists filter them over `created`.
+    ops.push({ index: 'created', score: created });
   }
   if (before?.state !== after.state) {
     if (before) ops.push({ index: `state:${before.state}`, score: null });

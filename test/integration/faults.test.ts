@@ -188,6 +188,16 @@ describe('faults', () => {
       // Never before due, even though the job was queued 1.5 s early and re-run after a crash.
       expect(Date.parse(missed.at)).toBeGreaterThanOrEqual(ctx?.deadlines.firstResponse?.dueAt ?? Infinity);
     }
+    // Deliveries committed by the killed worker wait in the outbox for the orphan sweep (5 s grace).
+    await waitFor(
+      async () => {
+        let pending = 0;
+        for (let p = 0; p < rt.store.keys.partitions; p++) pending += await rt.redis.xlen(rt.store.keys.outbox(p));
+        return pending === 0 ? true : undefined;
+      },
+      20_000,
+      async () => 'the outbox never drained',
+    );
     // What a department or customer sees: one hand-off and one notice per case, not two.
     const notices = await rt.notifyQueue.getWaiting();
     const ids = notices.map((j) => j.id as string).sort();

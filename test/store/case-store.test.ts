@@ -69,9 +69,9 @@ describe('the case store on real Redis', () => {
     const audit = await rt.redis.lrange(keys.audit, 0, -1);
     await rt.redis.del(keys.audit);
     await rt.redis.set(keys.audit, 'corrupt');
-    const caseBefore = await rt.redis.hgetall(keys.case);
+    const caseBefore = await rt.redis.get(keys.case);
     await expect(rt.engine.apply(caseId, VERIFY, agent, { idempotencyKey: 'k-half' })).rejects.toThrow(/WRONGTYPE/);
-    expect(await rt.redis.hgetall(keys.case)).toEqual(caseBefore);
+    expect(await rt.redis.get(keys.case)).toEqual(caseBefore);
     expect(await rt.redis.xlen(keys.outbox)).toBe(outboxBefore);
     // Opens keep no idempotency record (their case id derives from the key), and VERIFY wrote none.
     expect(await rt.redis.keys(`${rt.config.INTERVENE_PREFIX}*idem*`)).toHaveLength(0);

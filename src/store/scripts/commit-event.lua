@@ -1,6 +1,6 @@
 #!lua
 -- Commits one accepted event of one case, all or nothing (DESIGN.md invariant 2).
--- KEYS: 1 case hash, 2 audit list, 3 outbox stream, 4 idempotency record, 5.. index sorted sets
+-- KEYS: 1 case (a string: '<version>\n<snapshot JSON>'), 2 audit list, 3 outbox stream, 4 idempotency record, 5.. index sorted sets
 -- ARGV: 1 expected version, 2 snapshot, 3 state, 4 body hash, 5 idempotency TTL (s), 6 audit entry,
 --       7 case id, 8 result, 9 number of outbox entries n, 10..9+n outbox entries,
 --       then one op per index key: '+<score> <member>' (add or move) or '- <member>' (remove);
@@ -19,14 +19,15 @@ if seen then
   return {'conflict', ''}
 end
 
-local version = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+local current = redis.call('GET', KEYS[1])
+local version = current and tonumber(string.match(current, '^(%d+)')) or 0
 if version ~= tonumber(ARGV[1]) then
   return {'stale', tostring(version)}
 end
 
 -- Every check that could fail a write runs before the first write: a script error after a write
 -- would leave a partial commit (Redis does not roll scripts back).
-local kinds = {'hash', 'list', 'stream', 'string'}
+local kinds = {'string', 'list', 'stream', 'string'}
 for i = 1, #KEYS do
   local actual = redis.call('TYPE', KEYS[i])['ok']
   local expected = kinds[i] or 'zset'
@@ -36,7 +37,7 @@ for i = 1, #KEYS do
 end
 
 local next_version = version + 1
-redis.call('HSET', KEYS[1], 'v', next_version, 's', ARGV[2], 'st', ARGV[3])
+redis.call('SET', KEYS[1], next_version .. '\n' .. ARGV[2])
 redis.call('RPUSH', KEYS[2], ARGV[6])
 local reply = {'ok', tostring(next_version)}
 local n = tonumber(ARGV[9])
