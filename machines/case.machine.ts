@@ -22,6 +22,24 @@ const ESCALATING_DEADLINES = ['firstResponse', 'initialNotice', 'coordination'];
 
 type Ev<T extends MachineEvent['type']> = Extract<MachineEvent, { type: T }>;
 
+const EMPTY_CONTEXT: CaseContext = {
+  caseId: '',
+  open: { contractId: '', channel: '', category: '', customer: { id: '', name: '' }, subject: '', description: '' },
+  flags: [],
+  deadlines: {},
+  epoch: 0,
+  responded: false,
+  verified: false,
+  escalation: null,
+  coordination: null,
+  resolution: null,
+  survey: null,
+  resumeTo: null,
+  accepted: 0,
+  createdAt: 0,
+  updatedAt: 0,
+};
+
 /** The event's time; the intake escalation runs on XState's init event, which carries none. */
 const timeOf = (context: CaseContext, event: { at?: number }) => event.at ?? context.updatedAt;
 
@@ -249,6 +267,9 @@ export function createCaseMachine(policy: CasePolicy) {
     id: 'case',
     initial: 'received',
     context: ({ input }) => {
+      // XState's pure transition() starts a throwaway actor without input on every call: answer it with
+      // an empty context rather than throwing (the real context is the snapshot being transitioned).
+      if (!input) return EMPTY_CONTEXT;
       const base = { open: input.open };
       const flags = intakeFlags(policy, base);
       const clocks = arm(policy, { deadlines: {}, epoch: 0 }, ['firstResponse', 'initialNotice'], input.at);

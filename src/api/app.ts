@@ -4,6 +4,7 @@ import { Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
 import { parseEvent, parseOpenCase } from '../domain/events.ts';
 import { handoffDeliveryId } from '../engine/effects.ts';
 import { caseView } from '../engine/view.ts';
+import type { Policy } from '../policy/policy.ts';
 import type { Runtime } from '../runtime.ts';
 import type { StoredCase } from '../store/case-store.ts';
 import { HttpIdempotency } from './idempotency.ts';
@@ -91,8 +92,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const principalOf = (request: FastifyRequest) => request.principal as Principal;
 
-  const view = async (caseId: string, principal: Principal) => {
-    const found = await engine.get(caseId);
+  const view = async (caseId: string, principal: Principal, known?: { stored: StoredCase; policy: Policy }) => {
+    const found = known ?? (await engine.get(caseId));
     if (!found) throw new NotFound(`case ${caseId} does not exist`);
     assertMayRead(principal, found.stored);
     const v = caseView(found.stored, found.policy);
@@ -161,7 +162,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const principal = principalOf(request);
       const input = parseOpenCase(request.body);
       const result = await engine.open(input, principal, key === undefined ? {} : { idempotencyKey: key });
-      return { status: 201, body: await view(result.caseId, principal) };
+      return { status: 201, body: await view(result.caseId, principal, result.committed) };
     }),
   );
 
@@ -172,11 +173,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const ifMatch = headerValue(request, 'if-match');
       // `If-Match: *` only requires that the case exists, which every event does anyway.
       const expectedVersion = ifMatch === undefined || ifMatch.trim() === '*' ? undefined : parseIfMatch(ifMatch);
-      await engine.apply(request.params.id, event, principal, {
+      const result = await engine.apply(request.params.id, event, principal, {
         ...(key === undefined ? {} : { idempotencyKey: key }),
         ...(expectedVersion === undefined ? {} : { expectedVersion }),
       });
-      return { status: 200, body: await view(request.params.id, principal) };
+      return { status: 200, body: await view(request.params.id, principal, result.committed) };
     }),
   );
 

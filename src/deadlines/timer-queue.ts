@@ -49,7 +49,8 @@ export function startDeadlineWorker(opts: DeadlineWorkerOptions): Worker<TimerJo
       let dueAt = job.data.dueAt;
       for (let attempt = 0; attempt < 5; attempt++) {
         const wait = dueAt - clock();
-        if (wait > 0) await sleep(wait);
+        // +1: a timer may wake up to a millisecond early; a deadline never fires before due.
+        if (wait > 0) await sleep(wait + 1);
         const result = await opts.fire(job.data, job.id as string);
         if (result.outcome !== 'early') return result.outcome;
         dueAt = result.dueAt ?? dueAt + 1;

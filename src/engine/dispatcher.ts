@@ -28,6 +28,8 @@ export class Dispatcher {
   readonly #opts: DispatcherOptions;
   readonly #clock: () => number;
   #pending: Batch = new Map();
+  /** Entries this process has queued or is sending: the sweep leaves them alone. */
+  readonly #held = new Set<string>();
   #flushing: Promise<void> = Promise.resolve();
   #scheduled = false;
   #timer: NodeJS.Timeout | undefined;
@@ -45,6 +47,7 @@ export class Dispatcher {
     if (committed.entries.length === 0) return;
     const list = this.#pending.get(committed.partition) ?? [];
     list.push(...committed.entries);
+    for (const e of committed.entries) this.#held.add(e.id);
     this.#pending.set(committed.partition, list);
     if (!this.#scheduled) {
       this.#scheduled = true;
@@ -55,13 +58,24 @@ export class Dispatcher {
     }
   };
 
-  /** Dispatches everything enqueued so far; flushes run one after another so removes follow their adds. */
+  /**
+   * Dispatches everything enqueued; one flush runs at a time and each takes all that is pending when it
+   * starts, so batches grow with load. Removes follow their adds.
+   */
   flush(): Promise<void> {
-    const batch = this.#pending;
-    this.#pending = new Map();
-    this.#flushing = this.#flushing
-      .then(() => (batch.size > 0 ? this.#dispatch(batch) : undefined))
-      .catch((error: unknown) => this.#opts.log?.error({ err: error }, 'outbox dispatch failed; the sweep retries'));
+    this.#flushing = this.#flushing.then(async () => {
+      while (this.#pending.size > 0) {
+        const batch = this.#pending;
+        this.#pending = new Map();
+        try {
+          await this.#dispatch(batch);
+        } catch (error) {
+          this.#opts.log?.error({ err: error }, 'outbox dispatch failed; the sweep retries');
+        } finally {
+          for (const entries of batch.values()) for (const e of entries) this.#held.delete(e.id);
+        }
+      }
+    });
     return this.#flushing;
   }
 
@@ -77,10 +91,10 @@ export class Dispatcher {
     let count = 0;
     replies.forEach(([error, rows], partition) => {
       if (error || !Array.isArray(rows) || rows.length === 0) return;
-      const entries = (rows as [string, string[]][]).map(([id, fields]) => ({
-        id,
-        entry: JSON.parse(fields[1] as string) as OutboxEntry,
-      }));
+      const entries = (rows as [string, string[]][])
+        .filter(([id]) => !this.#held.has(id))
+        .map(([id, fields]) => ({ id, entry: JSON.parse(fields[1] as string) as OutboxEntry }));
+      if (entries.length === 0) return;
       count += entries.length;
       batch.set(partition, entries);
     });

@@ -31,6 +31,8 @@ export interface ApplyResult {
   /** `stale`: a timer of an arming that no longer exists, dropped and counted (invariant 5). */
   readonly outcome: 'applied' | 'replayed' | 'stale' | 'early';
   readonly dueAt?: number;
+  /** The case as committed (on `applied`, non-enumerable), so a caller can answer without reading it back. */
+  readonly committed?: { readonly stored: StoredCase; readonly policy: Policy };
 }
 
 export interface CommittedEntries {
@@ -259,6 +261,15 @@ export class Engine {
         this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries: [], orphaned: true });
         return { ...(committed.result as ApplyResult), outcome: 'replayed' };
       case 'ok': {
+        const stored: StoredCase = {
+          version,
+          state,
+          policyVersion: c.policy.contract.version,
+          context,
+          ...((c.opened ?? before?.opened)
+            ? { opened: (c.opened ?? before?.opened) as NonNullable<StoredCase['opened']> }
+            : {}),
+        };
         const entries = committed.outboxIds.map((id, i) => ({ id, entry: outbox[i] as OutboxEntry }));
         if (entries.length > 0) this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries });
         if (before?.state !== state) {
@@ -267,7 +278,11 @@ export class Engine {
             'case transition',
           );
         }
-        return result;
+        // Non-enumerable: in-process only, never serialized (e.g. into a job's stored return value).
+        return Object.defineProperty({ ...result }, 'committed', {
+          value: { stored, policy: c.policy },
+          enumerable: false,
+        });
       }
     }
   }
