@@ -30,6 +30,7 @@ import type { Policy } from '../src/policy/policy.ts';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { commandClient, queueClient, REDIS_SETTINGS, type RedisServer, startRedisServer } from '../src/store/redis.ts';
 import { type LoopResult, runBaseline } from './baseline.ts';
+import { type HttpFigures, httpBench } from './http.ts';
 import {
   benchPolicy,
   cpuMeter,
@@ -57,7 +58,7 @@ const DEADLINES = envInt('BENCH_DEADLINES', 100_000);
 const WINDOW_MS = envInt('BENCH_WINDOW_MS', 60_000);
 const GAP_MS = envInt('BENCH_GAP_MS', 15_000);
 const MEMORY_CASES = envInt('BENCH_MEMORY_CASES', 20_000);
-const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'throughput,lateness,memory').split(','));
+const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'throughput,lateness,memory,http').split(','));
 
 const benchStart = performance.now();
 // The runtime logs warnings and errors into this sink: counted per message and summarized per section
@@ -650,6 +651,15 @@ if (memory) {
   out();
 }
 
+let http: HttpFigures | undefined;
+if (SECTIONS.has('http')) {
+  await admin.flushall();
+  out('(5) HTTP: POST /v1/cases/{id}/events (RESPOND) through the API in its own process, autocannon here');
+  http = await httpBench(redisUrl, out);
+  out(`    [${elapsed()}]`);
+  out();
+}
+
 // ---- result ---------------------------------------------------------------------------------------------
 
 admin.disconnect();
@@ -674,6 +684,9 @@ const result = {
   bullmqLatenessMaxMs: opt(raw?.max, 1),
   bytesPerOpenCase: opt(memory?.bytesPerOpenCase),
   opensPerSec: opt(memory?.opensPerSec),
+  httpEventsPerSec: http?.httpEventsPerSec ?? null,
+  httpP50MsAt1000: http?.httpP50MsAt1000 ?? null,
+  httpP99MsAt1000: http?.httpP99MsAt1000 ?? null,
   deadlines: DEADLINES,
   deadlineWindowMs: WINDOW_MS,
   concurrency: CONCURRENCY,
@@ -683,6 +696,7 @@ const result = {
     engineRatio: tp ? tp.engineRatio >= 0.7 : null,
     lateness: lateness && raw ? lateness.fire.p99 <= 25 && lateness.fire.p99 <= raw.p99 : null,
     bytesPerOpenCase: memory ? memory.bytesPerOpenCase <= 2048 : null,
+    http: http ? http.httpEventsPerSec >= 4000 && http.httpP99MsAt1000 <= 25 : null,
   },
   machine: {
     cores,
@@ -709,7 +723,8 @@ writeFileSync(new URL('latest.json', resultsDir), `${JSON.stringify(result, null
 out(
   `targets: engine ${result.engineRatio}x baseline ${targetMet(result.targets.engineRatio ?? undefined)} (>= 0.7); ` +
     `lateness p99 ${result.latenessP99Ms} ms vs raw BullMQ ${result.bullmqLatenessP99Ms} ms ${targetMet(result.targets.lateness ?? undefined)} (<= raw and <= 25); ` +
-    `${result.bytesPerOpenCase} B per open case ${targetMet(result.targets.bytesPerOpenCase ?? undefined)} (<= 2048)`,
+    `${result.bytesPerOpenCase} B per open case ${targetMet(result.targets.bytesPerOpenCase ?? undefined)} (<= 2048); ` +
+    `HTTP ${result.httpEventsPerSec} events/s, p99 ${result.httpP99MsAt1000} ms at 1,000/s ${targetMet(result.targets.http ?? undefined)} (>= 4000, <= 25)`,
 );
 out(`total ${result.durationSec} s; written to bench/results/latest.json`);
 out(JSON.stringify(result));
