@@ -1,4 +1,10 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
 import { parseEvent, parseOpenCase } from '../domain/events.ts';
@@ -36,7 +42,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const idempotency = new HttpIdempotency(runtime.redis, runtime.config.INTERVENE_PREFIX);
   const app = Fastify({
     loggerInstance: (opts.log ?? runtime.log) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // No per-request log lines: the engine logs what matters (Fastify 5's LogController replaces the old flag).
+    logController: new LogController({ disableRequestLogging: true }),
     // Errors Fastify raises before routing (e.g. a malformed URL) are problems too.
     frameworkErrors: (error, _request, reply) => sendProblem(reply as unknown as FastifyReply, problemOf(error)),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
