@@ -112,7 +112,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
           'status',
         )) ?? 'pending')
       : undefined;
-    return viewFor({ ...v, escalation: v.escalation && { ...v.escalation, delivery } }, principal, found.policy);
+    // The hand-off moves pending → delivered (the receiver's 2xx) → accepted (HANDOFF_ACCEPT) → resolved.
+    const handoff = (h: string) => (h === 'pending' && delivery === 'delivered' ? 'delivered' : h);
+    return viewFor(
+      { ...v, escalation: v.escalation && { ...v.escalation, handoff: handoff(v.escalation.handoff), delivery } },
+      principal,
+      found.policy,
+    );
   };
 
   /** Runs a write under the HTTP idempotency layer: replays answer the first status and body. */

@@ -38,7 +38,7 @@ export const caseViewSchema = z.object({
       trigger: z.enum(TRIGGERS),
       department: z.string(),
       level: z.number().int(),
-      handoff: z.enum(['pending', 'accepted', 'resolved']),
+      handoff: z.enum(['pending', 'delivered', 'accepted', 'resolved']),
       delivery: z.enum(['pending', 'retrying', 'delivered', 'dead', 'no_endpoint']).optional(),
       clause: z.string(),
       at: iso.nullable(),

@@ -105,7 +105,7 @@ describe('hand-offs to a receiver that is down for a while', () => {
     handoffSample = attempts[2];
 
     const view = await caseOf(api, caseId);
-    expect(view.escalation).toMatchObject({ department: 'legal', delivery: 'delivered', handoff: 'pending' });
+    expect(view.escalation).toMatchObject({ department: 'legal', delivery: 'delivered', handoff: 'delivered' });
 
     // The package of 3.2.3, with only what legal's policy entry lists (4.1): subject, description,
     // preliminaryJudgment, recommendation, customer.name, customer.phone.
