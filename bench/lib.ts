@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { CaseEvent, OpenCase } from '../src/domain/events.ts';
 import { type Policy, parsePolicy } from '../src/policy/policy.ts';
 
@@ -147,6 +148,19 @@ export function benchPolicy(within: Record<string, string> = {}): Policy {
     deadline.within = duration;
   }
   return parsePolicy(doc, 'bench policy');
+}
+
+/** The example policy with some deadlines changed, as a YAML file (for worker processes). */
+export function benchPolicyFile(within: Record<string, string>, dir: string): string {
+  const doc = parse(readFileSync(EXAMPLE, 'utf8')) as { deadlines: Record<string, { within: string }> };
+  for (const [name, duration] of Object.entries(within)) {
+    const deadline = doc.deadlines[name];
+    if (!deadline) throw new Error(`the example policy has no deadline ${name}`);
+    deadline.within = duration;
+  }
+  const file = join(dir, 'bench-policy.yaml');
+  writeFileSync(file, stringify(doc));
+  return file;
 }
 
 /** The policy's webhook secret variables with throwaway values (no secrets file is written; no webhook is called). */
