@@ -22,6 +22,7 @@ const ESCALATING_DEADLINES = ['firstResponse', 'initialNotice', 'coordination'];
 
 type Ev<T extends MachineEvent['type']> = Extract<MachineEvent, { type: T }>;
 
+/** A case before intake; the intake context and XState's input-less throwaway actor start from it. */
 const EMPTY_CONTEXT: CaseContext = {
   caseId: '',
   open: { contractId: '', channel: '', category: '', customer: { id: '', name: '' }, subject: '', description: '' },
@@ -270,21 +271,13 @@ export function createCaseMachine(policy: CasePolicy) {
       // XState's pure transition() starts a throwaway actor without input on every call: answer it with
       // an empty context rather than throwing (the real context is the snapshot being transitioned).
       if (!input) return EMPTY_CONTEXT;
-      const base = { open: input.open };
-      const flags = intakeFlags(policy, base);
-      const clocks = arm(policy, { deadlines: {}, epoch: 0 }, ['firstResponse', 'initialNotice'], input.at);
+      // 2.1: recorded at intake, with the first-response and initial-notice clocks running (3.1.3).
       return {
+        ...EMPTY_CONTEXT,
         caseId: input.caseId,
         open: input.open,
-        flags,
-        ...clocks,
-        responded: false,
-        verified: false,
-        escalation: null,
-        coordination: null,
-        resolution: null,
-        survey: null,
-        resumeTo: null,
+        flags: intakeFlags(policy, input),
+        ...arm(policy, EMPTY_CONTEXT, ['firstResponse', 'initialNotice'], input.at),
         accepted: 1,
         createdAt: input.at,
         updatedAt: input.at,
