@@ -123,22 +123,17 @@ export function escalateRefusal(policy: CasePolicy, event: Ev<'ESCALATE'>): Refu
   };
 }
 
-export function handoffRefusal(
-  ctx: CaseContext,
-  event: Ev<'HANDOFF_ACCEPT'> | Ev<'ESCALATION_RESOLVE'>,
-): Refusal | undefined {
+export function handoffRefusal(ctx: CaseContext, event: Ev<'HANDOFF_ACCEPT'>): Refusal | undefined {
   const escalation = ctx.escalation;
-  if (event.type === 'HANDOFF_ACCEPT') {
-    if (escalation?.status !== 'pending') {
-      return { code: 'HANDOFF_NOT_PENDING', message: 'the hand-off was already accepted', clause: '3.2.3' };
-    }
-    if (escalation.department !== event.department) {
-      return {
-        code: 'WRONG_DEPARTMENT',
-        message: `the case is handed to ${escalation.department}, not ${event.department}`,
-        clause: '3.2.3',
-      };
-    }
+  if (escalation?.status !== 'pending') {
+    return { code: 'HANDOFF_NOT_PENDING', message: 'the hand-off was already accepted', clause: '3.2.3' };
+  }
+  if (escalation.department !== event.department) {
+    return {
+      code: 'WRONG_DEPARTMENT',
+      message: `the case is handed to ${escalation.department}, not ${event.department}`,
+      clause: '3.2.3',
+    };
   }
   return undefined;
 }

@@ -2,7 +2,7 @@ import '../domain/zod-messages.ts';
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration.ts';
 import { moneySchema } from '../domain/money.ts';
-import { BASE_CATEGORIES, REQUIRED_DEADLINES, TRIGGERS } from '../domain/vocabulary.ts';
+import { REQUIRED_DEADLINES, TRIGGERS } from '../domain/vocabulary.ts';
 
 // The contract policy: the agreement's blanks filled in for one main contract (one YAML file).
 const name = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'lower-case letters, digits and "_", starting with a letter');
@@ -105,4 +105,3 @@ export const policySchema = z
   });
 
 export type PolicyDocument = z.infer<typeof policySchema>;
-export const KNOWN_BASE_CATEGORIES: readonly string[] = BASE_CATEGORIES;

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Runtime } from '../../src/runtime.ts';
 import {
   type ApiServer,
@@ -8,25 +8,20 @@ import {
   openOverHttp,
   prefixSnapshot,
   sendOverHttp,
-  startApi,
+  useApi,
 } from '../support/api.ts';
 import { openCase } from '../support/policy.ts';
-import { closeRuntime, testRuntime, VERIFY } from '../support/runtime.ts';
+import { VERIFY } from '../support/runtime.ts';
 
 // Bad input over real HTTP: each a 4xx application/problem+json naming the field, never a 500, nothing written.
 
 let rt: Runtime;
 let api: ApiServer;
 let verifiedCase: string;
-beforeAll(async () => {
-  rt = await testRuntime();
-  api = await startApi(rt);
+useApi(async (server) => {
+  ({ rt, api } = server);
   verifiedCase = (await openOverHttp(api, openCase({ category: 'fee_waiver' }))).id;
   await sendOverHttp(api, verifiedCase, VERIFY);
-});
-afterAll(async () => {
-  await api?.close();
-  if (rt) await closeRuntime(rt);
 });
 
 interface Row {

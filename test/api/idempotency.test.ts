@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HttpIdempotency } from '../../src/api/idempotency.ts';
 import { createLogger } from '../../src/log.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
@@ -12,21 +12,17 @@ import {
   prefixSnapshot,
   sendOverHttp,
   startApi,
+  useApi,
 } from '../support/api.ts';
 import { openCase, testPolicy } from '../support/policy.ts';
-import { closeRuntime, redisUrl, testRuntime, VERIFY } from '../support/runtime.ts';
+import { redisUrl, VERIFY } from '../support/runtime.ts';
 
 // Idempotency-Key (IETF draft), If-Match and concurrent writers, over real HTTP.
 
 let rt: Runtime;
 let api: ApiServer;
-beforeAll(async () => {
-  rt = await testRuntime();
-  api = await startApi(rt);
-});
-afterAll(async () => {
-  await api?.close();
-  if (rt) await closeRuntime(rt);
+useApi((server) => {
+  ({ rt, api } = server);
 });
 
 const eventPath = (id: string) => `/v1/cases/${id}/events`;

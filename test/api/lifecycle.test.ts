@@ -1,22 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InterveneError } from '../../src/client/index.ts';
-import type { Runtime } from '../../src/runtime.ts';
-import { type ApiServer, CALLERS, expectProblem, historyOf, startApi } from '../support/api.ts';
+import { type ApiServer, CALLERS, expectProblem, historyOf, useApi } from '../support/api.ts';
 import { CONTRACT, openCase } from '../support/policy.ts';
-import { closeRuntime, testRuntime } from '../support/runtime.ts';
 
 // The whole life of two cases over real HTTP, against a real Redis: one resolved by customer service after
 // coordinating with finance (3.2.2, 2.2.4, 2.2.5), one handed to legal on intake (1, 3.2.3).
 
-let rt: Runtime;
 let api: ApiServer;
-beforeAll(async () => {
-  rt = await testRuntime();
-  api = await startApi(rt);
-});
-afterAll(async () => {
-  await api?.close();
-  if (rt) await closeRuntime(rt);
+useApi((server) => {
+  api = server.api;
 });
 
 const actor = (c: keyof typeof CALLERS) => {

@@ -10,22 +10,17 @@ import {
   openOverHttp,
   prefixSnapshot,
   sendOverHttp,
-  startApi,
+  useApi,
 } from '../support/api.ts';
 import { openCase } from '../support/policy.ts';
-import { closeRuntime, testRuntime, VERIFY } from '../support/runtime.ts';
+import { VERIFY } from '../support/runtime.ts';
 
 // Role checks for every role and every event (README "Roles"; 6.1, 4.1), over real HTTP.
 
 let rt: Runtime;
 let api: ApiServer;
-beforeAll(async () => {
-  rt = await testRuntime();
-  api = await startApi(rt);
-});
-afterAll(async () => {
-  await api?.close();
-  if (rt) await closeRuntime(rt);
+useApi((server) => {
+  ({ rt, api } = server);
 });
 
 const eventPath = (id: string) => `/v1/cases/${id}/events`;

@@ -1,10 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { buildApp } from '../../src/api/app.ts';
 import { type KeyEntry, KeyRing, newKey, sha256 } from '../../src/api/keys.ts';
 import { createClient, type InterveneClient } from '../../src/client/index.ts';
 import type { Runtime } from '../../src/runtime.ts';
+import { closeRuntime, testRuntime } from './runtime.ts';
 
 // A real HTTP server for end-to-end API tests: the Fastify app of src/api/app.ts on a test runtime,
 // listening on 127.0.0.1, with one API key per caller (every role, and three departments).
@@ -222,4 +223,22 @@ export async function sendOverHttp(
   const res = await api.request('POST', `/v1/cases/${id}/events`, { ...opts, json: event });
   expect(res.status, `${JSON.stringify(event)} → ${res.text}`).toBe(200);
   return res.body as Record<string, any>;
+}
+
+/**
+ * A real server on a fresh test runtime for one file's tests: started before them (then `ready` runs),
+ * closed and its keys deleted after them.
+ */
+export function useApi(ready: (server: { rt: Runtime; api: ApiServer }) => void | Promise<void>): void {
+  let rt: Runtime | undefined;
+  let api: ApiServer | undefined;
+  beforeAll(async () => {
+    rt = await testRuntime();
+    api = await startApi(rt);
+    await ready({ rt, api });
+  });
+  afterAll(async () => {
+    await api?.close();
+    if (rt) await closeRuntime(rt);
+  });
 }
