@@ -32,7 +32,7 @@ export interface ApplyResult {
   readonly outcome: 'applied' | 'replayed' | 'stale' | 'early';
   readonly dueAt?: number;
   /** The case as committed (on `applied`, non-enumerable), so a caller can answer without reading it back. */
-  readonly committed?: { readonly stored: StoredCase; readonly policy: Policy };
+  readonly committed?: { readonly stored: StoredCase; readonly policy: Policy; readonly before?: StoredCase };
 }
 
 export interface CommittedEntries {
@@ -40,6 +40,25 @@ export interface CommittedEntries {
   readonly entries: readonly { readonly id: string; readonly entry: OutboxEntry }[];
   /** Entries of this partition may have been committed without this process knowing their ids. */
   readonly orphaned?: boolean;
+}
+
+/** What one `open` or `apply` did, for metrics and tracing: called once per call that got an answer. */
+export interface AppliedInfo {
+  readonly caseId: string;
+  readonly contractId: string;
+  readonly event: string;
+  readonly outcome: ApplyResult['outcome'] | 'refused';
+  readonly from: string | null;
+  readonly to: string | null;
+  /** The context before and after an accepted event (absent when nothing was committed). */
+  readonly before?: CaseContext;
+  readonly after?: CaseContext;
+  readonly at: number;
+  readonly durationMs: number;
+}
+
+export interface EngineObserver {
+  applied(info: AppliedInfo): void;
 }
 
 export interface EngineOptions {
@@ -53,6 +72,8 @@ export interface EngineOptions {
   readonly maxAttempts?: number;
   /** Timers due within this much may already be BullMQ jobs (see TimerPromoter); default: all. */
   readonly timerHorizonMs?: number;
+  /** Told of every answered open/apply (metrics). Must not throw or block. */
+  readonly observer?: EngineObserver;
 }
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -67,6 +88,7 @@ export class Engine {
   readonly #onCommitted: ((committed: CommittedEntries) => void) | undefined;
   readonly #maxAttempts: number;
   readonly #timerHorizonMs: number;
+  readonly #observer: EngineObserver | undefined;
   readonly #machines = new Map<string, CaseMachine>();
   readonly #queues = new Map<string, Promise<unknown>>();
 
@@ -79,10 +101,15 @@ export class Engine {
     this.#onCommitted = opts.onCommitted;
     this.#maxAttempts = opts.maxAttempts ?? 50;
     this.#timerHorizonMs = opts.timerHorizonMs ?? Number.POSITIVE_INFINITY;
+    this.#observer = opts.observer;
   }
 
   /** Opens a case (2.1). The case id derives from the idempotency key, so a retried open finds its first answer. */
   async open(input: OpenCase, actor: Actor, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    return this.#observed('OPEN', input.contractId, undefined, () => this.#open(input, actor, opts));
+  }
+
+  async #open(input: OpenCase, actor: Actor, opts: ApplyOptions): Promise<ApplyResult> {
     authorizeOpen(actor);
     const policy = this.#currentPolicy(input.contractId);
     validateIntake(policy, input);
@@ -122,6 +149,48 @@ export class Engine {
 
   /** Applies one event to one case. Refusals write nothing and name their clause. */
   async apply(caseId: string, event: CaseEvent, actor: Actor, opts: ApplyOptions = {}): Promise<ApplyResult> {
+    return this.#observed(event.type, undefined, caseId, () => this.#apply(caseId, event, actor, opts));
+  }
+
+  /** Tells the observer what a call did; an observer's failure never changes the answer. */
+  async #observed(
+    event: string,
+    contractId: string | undefined,
+    caseId: string | undefined,
+    work: () => Promise<ApplyResult>,
+  ): Promise<ApplyResult> {
+    const observer = this.#observer;
+    if (!observer) return work();
+    const started = performance.now();
+    const tell = (info: Omit<AppliedInfo, 'at' | 'durationMs' | 'event'>) => {
+      try {
+        observer.applied({ ...info, event, at: this.#clock(), durationMs: performance.now() - started });
+      } catch (error) {
+        this.#log?.warn({ err: error }, 'engine observer failed');
+      }
+    };
+    try {
+      const result = await work();
+      const committed = result.committed;
+      tell({
+        caseId: result.caseId,
+        contractId: committed?.stored.context.open.contractId ?? contractId ?? '',
+        outcome: result.outcome,
+        from: committed ? (committed.before?.state ?? null) : result.state,
+        to: result.state,
+        ...(committed?.before ? { before: committed.before.context } : {}),
+        ...(committed ? { after: committed.stored.context } : {}),
+      });
+      return result;
+    } catch (error) {
+      if (error instanceof EventRefused) {
+        tell({ caseId: caseId ?? '', contractId: contractId ?? '', outcome: 'refused', from: null, to: null });
+      }
+      throw error;
+    }
+  }
+
+  async #apply(caseId: string, event: CaseEvent, actor: Actor, opts: ApplyOptions): Promise<ApplyResult> {
     const key = this.#scopedKey(actor, opts.idempotencyKey);
     const bodyHash = sha(JSON.stringify([caseId, event])).slice(0, 32);
     return this.#serialize(caseId, async () => {
@@ -280,7 +349,7 @@ export class Engine {
         }
         // Non-enumerable: in-process only, never serialized (e.g. into a job's stored return value).
         return Object.defineProperty({ ...result }, 'committed', {
-          value: { stored, policy: c.policy },
+          value: { stored, policy: c.policy, ...(before ? { before } : {}) },
           enumerable: false,
         });
       }
