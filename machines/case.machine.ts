@@ -1,6 +1,18 @@
 import { assign, setup } from 'xstate';
 import type { Trigger } from '../src/domain/vocabulary.ts';
-import { arm, close, closeAll, pauseAll, resumeAll } from './clocks.ts';
+import {
+  arm,
+  clockOf,
+  close,
+  closeAll,
+  excusable,
+  hold,
+  migrateClocks,
+  moveDue,
+  release,
+  throughOutages,
+  warned,
+} from './clocks.ts';
 import {
   coordinateRefusal,
   deadlineRefusal,
@@ -10,12 +22,21 @@ import {
   handoffRefusal,
   intakeFlags,
   leadingTrigger,
+  moveDueRefusal,
+  pauseRefusal,
   resolveRefusal,
+  resumeRefusal,
 } from './rules.ts';
-import type { CaseContext, CaseInput, CasePolicy, Escalation, MachineEvent } from './types.ts';
+import type { CaseContext, CaseInput, CasePolicy, DeadlineClock, Escalation, MachineEvent } from './types.ts';
 
 /** Customer notices the machine asks for; the engine writes them to the outbox. */
 export type NoticeKind = 'escalated' | 'coordinating' | 'resolved';
+
+/** A warning to the deadline's owner (the CS team, or the department a hand-off waits on). */
+export interface WarningNotice {
+  readonly name: string;
+  readonly warning: number;
+}
 
 /** Deadlines whose miss while CS holds the case escalates it along `deadline_missed` (3.1.3, 3.2.2). */
 const ESCALATING_DEADLINES = ['firstResponse', 'initialNotice', 'coordination'];
@@ -54,9 +75,11 @@ interface EscalationRequest {
 }
 
 /** 3.2.3: hand the case over. The customer is told at once, which meets both 3.1.3 clocks. */
-function escalate(ctx: CaseContext, request: EscalationRequest, at: number): Partial<CaseContext> {
+function escalate(policy: CasePolicy, ctx: CaseContext, request: EscalationRequest, at: number): Partial<CaseContext> {
   let clocks = close(ctx, ['firstResponse', 'initialNotice'], 'met', at);
   clocks = close(clocks, ['coordination'], 'cancelled', at);
+  // The case no longer waits on the customer: the department owns it now.
+  clocks = release(policy, clocks, (h) => h.reason === 'waiting_on_customer', at);
   const escalation: Escalation = {
     ...request,
     level: 1,
@@ -84,8 +107,22 @@ function escalationForFlags(policy: CasePolicy, flags: readonly Trigger[], note?
 export function createCaseMachine(policy: CasePolicy) {
   const clause = (name: string) => policy.deadlines[name]?.clause ?? '3.1.3';
   const missedRoute = policy.escalation.routes.deadline_missed;
+  const ladder = policy.escalation.ladder ?? [missedRoute];
+  /** The next rung above a department: the ladder's first rung when it is not on the ladder; none at the top. */
+  const rungAbove = (department: string | undefined) => {
+    const i = department === undefined ? -1 : ladder.indexOf(department);
+    return i === -1 ? ladder[0] : ladder[i + 1];
+  };
+  /** 6.2: where the outages in an event leave the firing clock. */
+  const outageEffect = (context: CaseContext, e: Ev<'DEADLINE'>) => {
+    const clock = context.deadlines[e.name] as DeadlineClock;
+    if (!e.outages?.length || e.warning !== undefined) return undefined;
+    const time = clockOf(policy, policy.deadlines[e.name]);
+    const result = throughOutages(time, clock.since ?? clock.armedAt, clock.dueAt, e.outages);
+    return 'dueAt' in result && result.dueAt <= e.at ? undefined : result;
+  };
 
-  return setup({
+  const machineSetup = setup({
     types: {
       context: {} as CaseContext,
       events: {} as MachineEvent,
@@ -98,16 +135,40 @@ export function createCaseMachine(policy: CasePolicy) {
       canReplyFromDepartment: ({ context, event }) => !departmentReplyRefusal(context, event as Ev<'DEPARTMENT_REPLY'>),
       canEscalate: ({ event }) => !escalateRefusal(policy, event as Ev<'ESCALATE'>),
       canAcceptHandoff: ({ context, event }) => !handoffRefusal(context, event as Ev<'HANDOFF_ACCEPT'>),
-      deadlineLive: ({ context, event }) => !deadlineRefusal(context, event as Ev<'DEADLINE'>),
+      deadlineLive: ({ context, event }) => {
+        const e = event as Ev<'DEADLINE'>;
+        return !deadlineRefusal(context, e) && e.warning === undefined;
+      },
+      warningDue: ({ context, event }) => {
+        const e = event as Ev<'DEADLINE'>;
+        return e.warning !== undefined && !deadlineRefusal(context, e);
+      },
+      // 6.2: an outage in the case's scope moved the due time past now, or holds the clock still.
+      outageDefers: ({ context, event }) => {
+        const e = event as Ev<'DEADLINE'>;
+        return !deadlineRefusal(context, e) && outageEffect(context, e) !== undefined;
+      },
       missEscalates: ({ context, event }) => {
         const e = event as Ev<'DEADLINE'>;
-        return !deadlineRefusal(context, e) && ESCALATING_DEADLINES.includes(e.name);
+        return !deadlineRefusal(context, e) && e.warning === undefined && ESCALATING_DEADLINES.includes(e.name);
       },
-      // The ladder: a missed hand-off climbs to the `deadline_missed` route, once; at the top it is recorded.
+      // The ladder: a missed hand-off climbs one rung, each rung once; at the top it is recorded.
       handoffMissClimbs: ({ context, event }) => {
         const e = event as Ev<'DEADLINE'>;
-        return !deadlineRefusal(context, e) && e.name === 'handoff' && context.escalation?.department !== missedRoute;
+        return (
+          !deadlineRefusal(context, e) &&
+          e.warning === undefined &&
+          e.name === 'handoff' &&
+          rungAbove(context.escalation?.department) !== undefined
+        );
       },
+      canPause: ({ context, event }) => !pauseRefusal(policy, context, event as Ev<'PAUSE'>),
+      canResume: ({ context, event }) => !resumeRefusal(policy, context, event as Ev<'RESUME'>),
+      canMoveDue: ({ context, event }) => !moveDueRefusal(policy, context, event as Ev<'MOVE_DUE'>),
+      heldByOutage: ({ context, event }) =>
+        (context.holds ?? []).some((h) => h.outage === (event as Ev<'OUTAGE_END'>).outage.id),
+      outageExcuses: ({ context, event }) =>
+        Object.keys(excusable(policy, context, (event as Ev<'EXCUSE'>).outage)).length > 0,
       // A more severe trigger routed elsewhere takes the case there (e.g. legal_dispute → legal, 2.3.4).
       flagReroutes: ({ context, event }) => {
         const e = event as Ev<'FLAG'>;
@@ -161,6 +222,7 @@ export function createCaseMachine(policy: CasePolicy) {
           department: e.recommendation,
         };
         return escalate(
+          policy,
           context,
           {
             ...target,
@@ -174,6 +236,7 @@ export function createCaseMachine(policy: CasePolicy) {
       }),
       escalateForFlags: assign(({ context, event }) =>
         escalate(
+          policy,
           context,
           escalationForFlags(policy, context.flags, event.type === 'FLAG' ? event.note : undefined),
           timeOf(context, event),
@@ -196,6 +259,7 @@ export function createCaseMachine(policy: CasePolicy) {
       escalateForMiss: assign(({ context, event }) => {
         const e = event as Ev<'DEADLINE'>;
         return escalate(
+          policy,
           context,
           {
             trigger: 'deadline_missed',
@@ -214,7 +278,7 @@ export function createCaseMachine(policy: CasePolicy) {
           escalation: {
             ...current,
             trigger: 'deadline_missed' as const,
-            department: missedRoute,
+            department: rungAbove(current.department) as string,
             level: current.level + 1,
             seq: current.seq + 1,
             status: 'pending' as const,
@@ -239,15 +303,86 @@ export function createCaseMachine(policy: CasePolicy) {
       }),
       requestInfo: assign(({ context, event }) => {
         const met = close(context, ['firstResponse'], 'met', event.at);
-        return { ...pauseAll(met, event.at), responded: true };
+        const e = event as Ev<'REQUEST_INFO'>;
+        return {
+          ...hold(policy, met, {
+            reason: 'waiting_on_customer',
+            clause: '6.2',
+            by: e.actor.name,
+            role: e.actor.role,
+            at: e.at,
+            note: e.request,
+          }),
+          responded: true,
+        };
+      }),
+      pause: assign(({ context, event }) => {
+        const e = event as Ev<'PAUSE'>;
+        return hold(policy, context, {
+          reason: e.reason,
+          clause: '6.2',
+          by: e.actor.name,
+          role: e.actor.role,
+          at: e.at,
+          note: e.note,
+        });
+      }),
+      unpause: assign(({ context, event }) =>
+        release(policy, context, (h) => h.reason !== 'waiting_on_customer' && h.outage === undefined, event.at),
+      ),
+      moveDue: assign(({ context, event }) => {
+        const e = event as Ev<'MOVE_DUE'>;
+        return moveDue(policy, context, e.deadline, Date.parse(e.dueAt), e.at);
+      }),
+      warn: assign(({ context, event }) => warned(policy, context, (event as Ev<'DEADLINE'>).name)),
+      deferForOutage: assign(({ context, event }) => {
+        const e = event as Ev<'DEADLINE'>;
+        const effect = outageEffect(context, e);
+        if (!effect) return {};
+        if ('dueAt' in effect) return moveDue(policy, context, e.name, effect.dueAt, e.at);
+        // An open-ended outage holds the case: every running clock freezes what it had when the window began.
+        const windows = e.outages ?? [];
+        const deadlines: Record<string, DeadlineClock> = { ...context.deadlines };
+        for (const [name, clock] of Object.entries(context.deadlines)) {
+          if (clock.status !== 'armed') continue;
+          const time = clockOf(policy, policy.deadlines[name]);
+          const r = throughOutages(time, clock.since ?? clock.armedAt, clock.dueAt, windows);
+          const { warnAt: _w, ...rest } = clock;
+          const remainingMs = 'remainingMs' in r ? r.remainingMs : time.measure(e.at, r.dueAt);
+          deadlines[name] = { ...rest, status: 'paused', remainingMs, at: e.at };
+        }
+        const w = effect.heldBy;
+        return {
+          deadlines,
+          holds: [
+            ...(context.holds ?? []),
+            { reason: w.reason, clause: '6.2', by: e.actor.name, role: e.actor.role, at: w.start, outage: w.id },
+          ],
+        };
+      }),
+      endOutage: assign(({ context, event }) => {
+        const e = event as Ev<'OUTAGE_END'>;
+        // The clocks run again from the window's end, not from when the news arrived.
+        return release(policy, context, (h) => h.outage === e.outage.id, e.outage.end ?? e.at);
+      }),
+      excuse: assign(({ context, event }) => {
+        const e = event as Ev<'EXCUSE'>;
+        return { deadlines: { ...context.deadlines, ...excusable(policy, context, e.outage) } };
+      }),
+      migrate: assign(({ context, event }) => {
+        const e = event as Ev<'MIGRATE'>;
+        return migrateClocks(policy, context, e.elapsed, e.at);
       }),
       rememberResume: assign({
         resumeTo: (_, params: { state: 'received' | 'verified' | 'coordinating' }) => params.state,
       }),
-      resume: assign(({ context, event }) => ({ ...resumeAll(context, event.at), resumeTo: null })),
+      resume: assign(({ context, event }) => ({
+        ...release(policy, context, (h) => h.reason === 'waiting_on_customer', event.at),
+        resumeTo: null,
+      })),
       armFollowUp: assign(({ context, event }) => arm(policy, context, ['followUp'], event.at)),
       cancelFollowUp: assign(({ context, event }) => close(context, ['followUp'], 'cancelled', event.at)),
-      cancelAll: assign(({ context, event }) => closeAll(context, 'cancelled', event.at)),
+      cancelAll: assign(({ context, event }) => ({ ...closeAll(context, 'cancelled', event.at), holds: [] })),
       recordSurvey: assign(({ context, event }) => {
         const e = event as Ev<'SURVEY_RESULT'>;
         return {
@@ -263,8 +398,37 @@ export function createCaseMachine(policy: CasePolicy) {
       handOff: () => {},
       requestCoordination: () => {},
       notifyCustomer: (_, _params: { kind: NoticeKind }) => {},
+      notifyOwner: (_, _params: WarningNotice) => {},
     },
-  }).createMachine({
+  });
+  // Handled alike in every open state (6.2, 6.1): pauses with a reason, due dates moved by hand, outages, migration.
+  const clockEvents = {
+    PAUSE: { guard: 'canPause', actions: ['stamp', 'pause'] },
+    RESUME: { guard: 'canResume', actions: ['stamp', 'unpause'] },
+    MOVE_DUE: { guard: 'canMoveDue', actions: ['stamp', 'moveDue'] },
+    OUTAGE_END: { guard: 'heldByOutage', actions: ['stamp', 'endOutage'] },
+    EXCUSE: { guard: 'outageExcuses', actions: ['stamp', 'excuse'] },
+    MIGRATE: { actions: ['stamp', 'migrate'] },
+  } as const;
+  // A timer is first a warning, or a deadline an outage moved; only then a miss.
+  const timerFirst = [
+    {
+      guard: 'warningDue',
+      actions: [
+        'stamp',
+        'warn',
+        {
+          type: 'notifyOwner',
+          params: ({ event }: { event: MachineEvent }) => {
+            const e = event as Ev<'DEADLINE'>;
+            return { name: e.name, warning: e.warning ?? 0 };
+          },
+        },
+      ],
+    },
+    { guard: 'outageDefers', actions: ['stamp', 'deferForOutage'] },
+  ] as const;
+  return machineSetup.createMachine({
     id: 'case',
     initial: 'received',
     context: ({ input }) => {
@@ -297,7 +461,11 @@ export function createCaseMachine(policy: CasePolicy) {
             actions: ['stamp', 'requestInfo', { type: 'rememberResume', params: { state: 'received' } }],
           },
           CUSTOMER_REPLY: { actions: 'stamp' },
-          DEADLINE: { guard: 'missEscalates', target: 'escalated', actions: ['stamp', 'breach', 'escalateForMiss'] },
+          ...clockEvents,
+          DEADLINE: [
+            ...timerFirst,
+            { guard: 'missEscalates', target: 'escalated', actions: ['stamp', 'breach', 'escalateForMiss'] },
+          ],
         },
       },
       // 3.2: identity and usage verified; the decision point.
@@ -322,7 +490,11 @@ export function createCaseMachine(policy: CasePolicy) {
             actions: ['stamp', 'requestInfo', { type: 'rememberResume', params: { state: 'verified' } }],
           },
           CUSTOMER_REPLY: { actions: 'stamp' },
-          DEADLINE: { guard: 'missEscalates', target: 'escalated', actions: ['stamp', 'breach', 'escalateForMiss'] },
+          ...clockEvents,
+          DEADLINE: [
+            ...timerFirst,
+            { guard: 'missEscalates', target: 'escalated', actions: ['stamp', 'breach', 'escalateForMiss'] },
+          ],
         },
       },
       // 3.2.2: within authority, but another department must help.
@@ -341,7 +513,11 @@ export function createCaseMachine(policy: CasePolicy) {
             actions: ['stamp', 'requestInfo', { type: 'rememberResume', params: { state: 'coordinating' } }],
           },
           CUSTOMER_REPLY: { actions: 'stamp' },
-          DEADLINE: { guard: 'missEscalates', target: 'escalated', actions: ['stamp', 'breach', 'escalateForMiss'] },
+          ...clockEvents,
+          DEADLINE: [
+            ...timerFirst,
+            { guard: 'missEscalates', target: 'escalated', actions: ['stamp', 'breach', 'escalateForMiss'] },
+          ],
         },
       },
       // 6.2: waiting on the customer; every clock is paused with its remaining time frozen.
@@ -355,6 +531,7 @@ export function createCaseMachine(policy: CasePolicy) {
           RESPOND: { actions: 'stamp' },
           FLAG: { target: 'escalated', actions: ['stamp', 'addFlag', 'escalateForFlags'] },
           ESCALATE: { guard: 'canEscalate', target: 'escalated', actions: ['stamp', 'escalateByAgent'] },
+          ...clockEvents,
         },
       },
       // 3.2.3: handed to the routed department with the four-part package; the customer is told.
@@ -369,7 +546,9 @@ export function createCaseMachine(policy: CasePolicy) {
             { guard: 'flagReroutes', target: 'escalated', reenter: true, actions: ['stamp', 'addFlag', 'reroute'] },
             { actions: ['stamp', 'addFlag'] },
           ],
+          ...clockEvents,
           DEADLINE: [
+            ...timerFirst,
             { guard: 'handoffMissClimbs', target: 'escalated', reenter: true, actions: ['stamp', 'breach', 'climb'] },
             { guard: 'deadlineLive', actions: ['stamp', 'breach'] },
           ],
@@ -385,7 +564,8 @@ export function createCaseMachine(policy: CasePolicy) {
           REOPEN: { target: 'verified', actions: ['stamp', 'reopen'] },
           FLAG: { target: 'escalated', actions: ['stamp', 'addFlag', 'escalateForFlags'] },
           CUSTOMER_REPLY: { actions: 'stamp' },
-          DEADLINE: { guard: 'deadlineLive', actions: ['stamp', 'breach'] },
+          ...clockEvents,
+          DEADLINE: [...timerFirst, { guard: 'deadlineLive', actions: ['stamp', 'breach'] }],
         },
       },
       closed: {
@@ -393,6 +573,7 @@ export function createCaseMachine(policy: CasePolicy) {
         on: {
           REOPEN: { target: 'verified', actions: ['stamp', 'reopen'] },
           SURVEY_RESULT: { actions: ['stamp', 'recordSurvey'] },
+          EXCUSE: clockEvents.EXCUSE,
         },
       },
     },

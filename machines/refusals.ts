@@ -6,7 +6,10 @@ import {
   departmentReplyRefusal,
   escalateRefusal,
   handoffRefusal,
+  moveDueRefusal,
+  pauseRefusal,
   resolveRefusal,
+  resumeRefusal,
 } from './rules.ts';
 import type { CaseContext, CasePolicy, MachineEvent, Refusal } from './types.ts';
 
@@ -48,6 +51,12 @@ export function explainRefusal(
         return handoffRefusal(context, event);
       case 'DEADLINE':
         return deadlineRefusal(context, event);
+      case 'PAUSE':
+        return pauseRefusal(policy, context, event);
+      case 'RESUME':
+        return resumeRefusal(policy, context, event);
+      case 'MOVE_DUE':
+        return moveDueRefusal(policy, context, event);
       default:
         return undefined;
     }

@@ -1,5 +1,5 @@
 import { compareMoney, type Money } from '../src/domain/money.ts';
-import { AMOUNT_BOUND_CATEGORIES, TRIGGERS, type Trigger } from '../src/domain/vocabulary.ts';
+import { AMOUNT_BOUND_CATEGORIES, type Role, TRIGGERS, type Trigger } from '../src/domain/vocabulary.ts';
 import type { CaseContext, CasePolicy, MachineEvent, Refusal } from './types.ts';
 
 // The authority rules of articles 1 and 2, as pure functions returning the reason for a refusal.
@@ -138,22 +138,93 @@ export function handoffRefusal(ctx: CaseContext, event: Ev<'HANDOFF_ACCEPT'>): R
   return undefined;
 }
 
-/** A timer fires only for the arming it belongs to, and never before its due time. */
+/** A timer fires only for the arming it belongs to, and never before its due time; a warning only once. */
 export function deadlineRefusal(ctx: CaseContext, event: Ev<'DEADLINE'>): Refusal | undefined {
   const clock = ctx.deadlines[event.name];
-  if (clock?.status !== 'armed' || clock.epoch !== event.epoch) {
+  const warning = event.warning;
+  if (
+    clock?.status !== 'armed' ||
+    clock.epoch !== event.epoch ||
+    (warning !== undefined && (clock.warnAt === undefined || (clock.warned ?? 0) !== warning))
+  ) {
     return {
       code: 'STALE_TIMER',
-      message: `deadline ${event.name} epoch ${event.epoch} is no longer armed`,
+      message: `deadline ${event.name} epoch ${event.epoch}${warning === undefined ? '' : ` warning ${warning}`} is no longer armed`,
       clause: '3.1.3',
     };
   }
-  if (event.at < clock.dueAt) {
+  const due = warning === undefined ? clock.dueAt : (clock.warnAt as number);
+  if (event.at < due) {
     return {
       code: 'TIMER_EARLY',
-      message: `deadline ${event.name} is due at ${new Date(clock.dueAt).toISOString()}`,
+      message: `deadline ${event.name}${warning === undefined ? '' : ` warning ${warning}`} is due at ${new Date(due).toISOString()}`,
       clause: '3.1.3',
     };
+  }
+  return undefined;
+}
+
+/** 6.2: only the reasons the clause allows, by the roles the policy allows, and not twice for one reason. */
+export function pauseRefusal(policy: CasePolicy, ctx: CaseContext, event: Ev<'PAUSE'>): Refusal | undefined {
+  const roles = policy.pauses?.[event.reason] ?? [];
+  if (!roles.includes(event.actor.role as Role)) {
+    return {
+      code: 'PAUSE_NOT_ALLOWED',
+      message: `role ${event.actor.role} may not pause the clocks for ${event.reason}; the contract allows ${roles.join(', ') || 'no role'}`,
+      clause: '6.2',
+    };
+  }
+  if (ctx.holds?.some((h) => h.reason === event.reason && h.outage === undefined)) {
+    return { code: 'ALREADY_PAUSED', message: `the clocks are already paused for ${event.reason}`, clause: '6.2' };
+  }
+  return undefined;
+}
+
+/** Ends the pauses made with PAUSE; the role must be one that may pause for each of their reasons. */
+export function resumeRefusal(policy: CasePolicy, ctx: CaseContext, event: Ev<'RESUME'>): Refusal | undefined {
+  const manual = (ctx.holds ?? []).filter((h) => h.reason !== 'waiting_on_customer' && h.outage === undefined);
+  if (manual.length === 0) {
+    const why = ctx.holds?.[0];
+    return {
+      code: 'NOT_PAUSED',
+      message: why
+        ? `the clocks stand still for ${why.outage ? `outage ${why.outage}` : why.reason}, which RESUME does not end`
+        : 'the clocks are not paused',
+      clause: '6.2',
+    };
+  }
+  const role = event.actor.role as Role;
+  const denied = manual.find((h) => !(policy.pauses?.[h.reason] ?? []).includes(role));
+  if (denied) {
+    return {
+      code: 'PAUSE_NOT_ALLOWED',
+      message: `role ${role} may not end a pause for ${denied.reason}`,
+      clause: '6.2',
+    };
+  }
+  return undefined;
+}
+
+/** A due date moves only by a permitted role, to a future time, on a running deadline. */
+export function moveDueRefusal(policy: CasePolicy, ctx: CaseContext, event: Ev<'MOVE_DUE'>): Refusal | undefined {
+  const roles = policy.dueDateOverride?.roles ?? [];
+  if (!roles.includes(event.actor.role as Role)) {
+    return {
+      code: 'OVERRIDE_NOT_ALLOWED',
+      message: `role ${event.actor.role} may not move a due date; the contract allows ${roles.join(', ') || 'no role'}`,
+      clause: '6.1',
+    };
+  }
+  const clock = ctx.deadlines[event.deadline];
+  if (clock?.status !== 'armed' && clock?.status !== 'paused') {
+    return {
+      code: 'DEADLINE_NOT_RUNNING',
+      message: `deadline ${event.deadline} is ${clock ? clock.status : 'not armed on this case'}`,
+      clause: event.clause,
+    };
+  }
+  if (Date.parse(event.dueAt) <= event.at) {
+    return { code: 'DUE_IN_PAST', message: `dueAt ${event.dueAt} is not in the future`, clause: event.clause };
   }
   return undefined;
 }

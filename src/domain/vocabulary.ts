@@ -50,3 +50,7 @@ export const CASE_STATES = [
   'closed',
 ] as const;
 export type CaseState = (typeof CASE_STATES)[number];
+
+/** 6.2: the only reasons a clock may stop. `waiting_on_customer` comes with REQUEST_INFO and ends with CUSTOMER_REPLY. */
+export const PAUSE_REASONS = ['waiting_on_customer', 'customer_caused', 'force_majeure', 'system_failure'] as const;
+export type PauseReason = (typeof PAUSE_REASONS)[number];

@@ -4,15 +4,20 @@ import { extname, join } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { parseDuration } from '../domain/duration.ts';
 import { DomainError, type FieldError, fieldErrors } from '../domain/errors.ts';
+import type { CalendarSpec } from '../domain/calendar.ts';
 import type { Money } from '../domain/money.ts';
-import type { Trigger } from '../domain/vocabulary.ts';
+import type { PauseReason, Role, Trigger } from '../domain/vocabulary.ts';
 import { type PolicyDocument, policySchema } from './schema.ts';
 
 export interface DeadlinePolicy {
   readonly within: string;
   readonly withinMs: number;
   readonly clause: string;
-  readonly clock: 'calendar';
+  readonly clock: 'calendar' | 'business';
+  /** With a business clock: the key of `calendars`. */
+  readonly calendar?: string;
+  /** Fractions of the duration at which the owner is warned (per deadline, else `warnings.at`). */
+  readonly warnAt: readonly number[];
 }
 
 /** A validated contract policy, immutable. `digest` identifies its content for pinning. */
@@ -23,8 +28,15 @@ export interface Policy {
   readonly authority: { readonly categories: readonly string[]; readonly amountLimit: Money };
   readonly deadlines: Readonly<Record<string, DeadlinePolicy>>;
   readonly departments: PolicyDocument['departments'];
-  readonly escalation: { readonly routes: Readonly<Record<Trigger, string>> };
+  readonly calendars: Readonly<Record<string, CalendarSpec>>;
+  /** 6.2: roles allowed to pause, per reason (`waiting_on_customer` comes with REQUEST_INFO). */
+  readonly pauses: Readonly<Partial<Record<PauseReason, readonly Role[]>>>;
+  readonly dueDateOverride: { readonly roles: readonly Role[] };
+  /** `ladder`: the rungs a missed deadline climbs, lowest first (default: the `deadline_missed` route). */
+  readonly escalation: { readonly routes: Readonly<Record<Trigger, string>>; readonly ladder: readonly string[] };
   readonly notices: PolicyDocument['notices'];
+  /** The validated document as written: what is pinned in Redis. */
+  readonly document: PolicyDocument;
   readonly digest: string;
 }
 
@@ -49,20 +61,26 @@ export function parsePolicy(document: unknown, source = 'policy'): Policy {
       withinMs: parseDuration(d.within) as number,
       clause: d.clause,
       clock: d.clock,
+      ...(d.calendar ? { calendar: d.calendar } : {}),
+      warnAt: d.warnAt ?? doc.warnings.at,
     };
   }
+  const routes = doc.escalation.routes as Record<Trigger, string>;
   const body = {
     contract: doc.contract,
     timezone: doc.timezone,
     channels: doc.channels,
     authority: doc.authority,
     deadlines,
+    calendars: Object.fromEntries(Object.entries(doc.calendars).map(([id, c]) => [id, { id, ...c }])),
+    pauses: doc.pauses as Policy['pauses'],
+    dueDateOverride: doc.dueDateOverride,
     departments: doc.departments,
-    escalation: { routes: doc.escalation.routes as Record<Trigger, string> },
+    escalation: { routes, ladder: doc.escalation.ladder ?? [routes.deadline_missed] },
     notices: doc.notices,
   };
-  const digest = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
-  return deepFreeze({ ...body, digest });
+  const digest = createHash('sha256').update(JSON.stringify(doc)).digest('hex').slice(0, 16);
+  return deepFreeze({ ...body, document: doc, digest });
 }
 
 export function parsePolicyYaml(text: string, source: string): Policy {

@@ -17,8 +17,7 @@ export class PolicyStore {
 
   async pin(policy: Policy): Promise<void> {
     const key = this.#keys.policy(policy.contract.id, policy.contract.version);
-    const { digest: _digest, ...document } = policy;
-    const created = await this.#redis.set(key, JSON.stringify(document), 'NX');
+    const created = await this.#redis.set(key, JSON.stringify({ document: policy.document }), 'NX');
     if (created === 'OK') return;
     const existing = await this.#redis.get(key);
     const pinned = existing ? parsePolicy(restore(existing), key) : undefined;
@@ -36,9 +35,11 @@ export class PolicyStore {
   }
 }
 
-/** The stored form carries parsed deadlines; turn it back into the file's shape for validation. */
+/** The stored form is `{ document }`; pins of the first format carried parsed deadlines instead. */
 function restore(text: string): unknown {
-  const { digest: _digest, ...stored } = JSON.parse(text) as Policy;
+  const parsed = JSON.parse(text) as { document?: unknown };
+  if (parsed.document !== undefined) return parsed.document;
+  const { digest: _digest, ...stored } = parsed as Policy;
   const deadlines = Object.fromEntries(
     Object.entries(stored.deadlines).map(([name, d]) => [name, { within: d.within, clause: d.clause, clock: d.clock }]),
   );

@@ -244,7 +244,7 @@ describe('missed deadlines (3.1.3, 3.2.2, 3.2.3)', () => {
     expect(c.context.deadlines.firstResponse?.status).toBe('breached');
     expect(c.context.escalation).toMatchObject({
       trigger: 'deadline_missed',
-      department: 'management',
+      department: 'team_lead',
       clause: '3.1.3',
     });
   });
@@ -264,15 +264,28 @@ describe('missed deadlines (3.1.3, 3.2.2, 3.2.3)', () => {
     });
   });
 
-  it('a missed hand-off climbs one rung to deadline_missed, then is only recorded at the top', () => {
+  it('a missed hand-off climbs the ladder one rung at a time, each with a new hand-off, then is only recorded at the top', () => {
     const c = new PureCase({ flags: ['legal_dispute'] });
+    // legal is not on the ladder [team_lead, contract_management, management]: the first miss goes to its foot.
+    const rungs = ['team_lead', 'contract_management', 'management'];
+    for (const [i, department] of rungs.entries()) {
+      expect(c.fire('handoff')).toBeUndefined();
+      expect(c.context.escalation).toMatchObject({ department, level: i + 2, seq: i + 2, clause: '3.2.3' });
+      expect(c.context.deadlines.handoff?.status).toBe('armed');
+      expect(c.effects()).toEqual(['handOff', 'notifyCustomer:escalated']);
+    }
     expect(c.fire('handoff')).toBeUndefined();
-    expect(c.context.escalation).toMatchObject({ department: 'management', level: 2, seq: 2 });
-    expect(c.context.deadlines.handoff?.status).toBe('armed');
-    expect(c.effects()).toContain('handOff');
-    expect(c.fire('handoff')).toBeUndefined();
-    expect(c.context.escalation).toMatchObject({ department: 'management', level: 2 });
+    expect(c.context.escalation).toMatchObject({ department: 'management', level: 4 });
     expect(c.context.deadlines.handoff?.status).toBe('breached');
+    expect(c.effects()).toEqual([]);
+  });
+
+  it('a missed first response goes to the foot of the ladder, and its hand-off miss climbs from there', () => {
+    const c = new PureCase();
+    c.fire('firstResponse');
+    expect(c.context.escalation).toMatchObject({ department: 'team_lead', level: 1 });
+    c.fire('handoff');
+    expect(c.context.escalation).toMatchObject({ department: 'contract_management', level: 2 });
   });
 
   it('a missed coordination escalates and the coordination clock is closed', () => {

@@ -27,6 +27,7 @@ describe('contract policy validation', () => {
       withinMs: 900_000,
       clause: '3.1.3',
       clock: 'calendar',
+      warnAt: [0.5, 0.75, 0.9],
     });
     expect(policy?.authority.amountLimit).toEqual({ amount: '500.00', currency: 'CNY' });
     expect(Object.isFrozen(policy?.deadlines)).toBe(true);

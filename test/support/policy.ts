@@ -9,10 +9,21 @@ export function exampleDocument(): Record<string, any> {
   return parse(readFileSync(EXAMPLE, 'utf8')) as Record<string, any>;
 }
 
-/** The example policy with some deadlines shortened (e.g. `{ firstResponse: 'PT1S' }`). */
-export function testPolicy(within: Record<string, string> = {}, version = 1): Policy {
+/**
+ * The example policy with some deadlines shortened (e.g. `{ firstResponse: 'PT1S' }`). Its clocks run on
+ * wall time and send no warnings, so tests do not depend on the hour they run at; `clocks` keeps the
+ * example's business clocks and warnings.
+ */
+export function testPolicy(within: Record<string, string> = {}, version = 1, opts: { clocks?: boolean } = {}): Policy {
   const doc = exampleDocument();
   doc.contract.version = version;
+  if (!opts.clocks) {
+    for (const d of Object.values(doc.deadlines) as Record<string, unknown>[]) {
+      d.clock = 'calendar';
+      delete d.calendar;
+    }
+    doc.warnings = { at: [] };
+  }
   for (const [name, duration] of Object.entries(within)) doc.deadlines[name].within = duration;
   return parsePolicy(doc, 'test policy');
 }
