@@ -1,8 +1,16 @@
 import { z } from 'zod';
 import { eventSchemas, openCaseSchema } from '../domain/events.ts';
 import { moneySchema } from '../domain/money.ts';
+import { declareOutageSchema, endOutageSchema } from '../deadlines/outages.ts';
 import { listQuerySchema } from './list.ts';
-import { auditEntrySchema, caseViewSchema, contractSchema, problemSchema } from './schemas.ts';
+import {
+  auditEntrySchema,
+  caseViewSchema,
+  contractSchema,
+  deadlineExplanationSchema,
+  outageSchema,
+  problemSchema,
+} from './schemas.ts';
 
 // OpenAPI 3.1, generated from the zod schemas the routes validate with (JSON Schema 2020-12).
 const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
@@ -143,6 +151,62 @@ export function openApiDocument(): object {
           },
         },
       },
+      '/v1/cases/{id}/deadlines': {
+        get: {
+          operationId: 'caseDeadlines',
+          summary: 'Why: each deadline explained — armed, calendar version, pauses, warnings, due, outcome, clauses',
+          parameters: [caseId],
+          responses: {
+            200: {
+              description: 'one explanation per deadline the case has armed',
+              content: json({
+                type: 'object',
+                properties: { caseId: { type: 'string' }, items: { type: 'array', items: ref('DeadlineExplanation') } },
+                required: ['caseId', 'items'],
+              }),
+            },
+            ...problems(401, 403, 404, 503),
+          },
+        },
+      },
+      '/v1/outages': {
+        get: {
+          operationId: 'listOutages',
+          summary: 'Outage windows (6.2)',
+          responses: {
+            200: {
+              description: 'every declared window',
+              content: json({
+                type: 'object',
+                properties: { items: { type: 'array', items: ref('Outage') } },
+                required: ['items'],
+              }),
+            },
+            ...problems(401, 403, 503),
+          },
+        },
+        post: {
+          operationId: 'declareOutage',
+          summary: 'Declare an outage window (ops, supervisor): clocks in scope do not count it (6.2)',
+          requestBody: { required: true, content: json(schema(declareOutageSchema, 'input')) },
+          responses: {
+            201: { description: 'the window', content: json(ref('Outage')) },
+            ...problems(400, 401, 403, 413, 415, 503),
+          },
+        },
+      },
+      '/v1/outages/{id}/end': {
+        post: {
+          operationId: 'endOutage',
+          summary: 'End an open outage window; the cases it held resume from its end',
+          parameters: [caseId],
+          requestBody: { required: false, content: json(schema(endOutageSchema, 'input')) },
+          responses: {
+            200: { description: 'the window, ended', content: json(ref('Outage')) },
+            ...problems(400, 401, 403, 404, 412, 415, 503),
+          },
+        },
+      },
       '/v1/contracts': {
         get: {
           operationId: 'listContracts',
@@ -196,8 +260,21 @@ export function openApiDocument(): object {
         get: {
           operationId: 'ready',
           security: [],
-          summary: 'Redis reachable',
+          summary: 'Redis reachable, queue connections and workers ready (503 names what is not)',
           responses: { 200: { description: 'ready' }, ...problems(503) },
+        },
+      },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus metrics (text exposition; an ops or auditor key) — see docs/ops.md',
+          responses: {
+            200: {
+              description: 'the Prometheus text format',
+              content: { 'text/plain': { schema: { type: 'string' } } },
+            },
+            ...problems(401, 403),
+          },
         },
       },
     },
@@ -212,6 +289,8 @@ export function openApiDocument(): object {
         AuditEntry: schema(auditEntrySchema),
         Contract: schema(contractSchema),
         Problem: schema(problemSchema),
+        Outage: schema(outageSchema),
+        DeadlineExplanation: schema(deadlineExplanationSchema),
       },
     },
   };

@@ -63,6 +63,22 @@ export const auditEntrySchema = z.object({
   clause: z.string(),
   data: z.record(z.string(), z.unknown()).optional(),
   effects: z.array(z.string()).optional(),
+  /** Each deadline clock the event changed, as it stands after the event (what `why` folds). */
+  clocks: z
+    .array(
+      z.object({
+        name: z.string(),
+        status: z.enum(DEADLINE_STATUSES),
+        epoch: z.number().int(),
+        dueAt: iso,
+        calendar: z.string().optional(),
+        remainingMs: z.number().int().optional(),
+        warned: z.number().int().optional(),
+        lateMs: z.number().int().optional(),
+        excusedBy: z.string().optional(),
+      }),
+    )
+    .optional(),
 });
 
 export const problemSchema = z.object({
@@ -87,4 +103,61 @@ export const contractSchema = z.object({
   routes: z.record(z.string(), z.string()),
   departments: z.array(z.object({ id: z.string(), name: z.string() })),
   versions: z.array(z.unknown()).optional(),
+});
+
+const who = z.object({ name: z.string(), role: z.string() });
+
+export const outageSchema = z.object({
+  id: z.string(),
+  start: iso,
+  end: iso.optional(),
+  open: z.boolean(),
+  reason: z.enum(['force_majeure', 'system_failure']),
+  clause: z.string(),
+  note: z.string(),
+  scope: z.object({ contractId: z.string().optional(), channel: z.string().optional() }),
+  declaredBy: who,
+  declaredAt: iso,
+  endedBy: who.optional(),
+});
+
+export const deadlineExplanationSchema = z.object({
+  name: z.string(),
+  clause: z.string(),
+  within: z.string(),
+  clock: z.enum(['calendar', 'business']),
+  calendar: z.string().optional(),
+  status: z.enum(DEADLINE_STATUSES),
+  armedAt: iso,
+  dueAt: iso,
+  remainingMs: z.number().int().optional(),
+  warnings: z.object({ at: z.array(z.number()), sent: z.number().int(), nextAt: iso.optional() }),
+  pauses: z.array(
+    z.object({
+      reason: z.string(),
+      clause: z.string(),
+      by: z.string(),
+      at: iso,
+      note: z.string().optional(),
+      outage: z.string().optional(),
+    }),
+  ),
+  lateMs: z.number().int().optional(),
+  excusedBy: z.string().optional(),
+  steps: z.array(
+    z.object({
+      at: iso,
+      step: z.string(),
+      event: z.string(),
+      by: who,
+      clause: z.string(),
+      dueAt: iso.optional(),
+      calendar: z.string().optional(),
+      remainingMs: z.number().int().optional(),
+      reason: z.string().optional(),
+      lateMs: z.number().int().optional(),
+      outage: z.string().optional(),
+      warning: z.number().int().optional(),
+    }),
+  ),
 });

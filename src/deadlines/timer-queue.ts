@@ -9,6 +9,8 @@ export interface TimerJob {
   readonly name: string;
   readonly epoch: number;
   readonly dueAt: number;
+  /** A warning timer: the warning's number for this arming. */
+  readonly warning?: number;
 }
 
 export function createDeadlineQueue(connection: Redis, prefix: string): Queue<TimerJob> {
@@ -33,6 +35,8 @@ export interface DeadlineWorkerOptions {
   readonly clock?: () => number;
   /** Fires the deadline (engine.apply DEADLINE). `jobId` is its idempotency key. */
   readonly fire: (job: TimerJob, jobId: string) => Promise<{ outcome: string; dueAt?: number }>;
+  /** Told of each firing the engine applied, with its due time and when it fired (metrics). Must not throw. */
+  readonly onFired?: (fired: { readonly name: string; readonly dueAt: number; readonly firedAt: number }) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,7 +55,9 @@ export function startDeadlineWorker(opts: DeadlineWorkerOptions): Worker<TimerJo
         const wait = dueAt - clock();
         // +1: a timer may wake up to a millisecond early; a deadline never fires before due.
         if (wait > 0) await sleep(wait + 1);
+        const firedAt = clock();
         const result = await opts.fire(job.data, job.id as string);
+        if (result.outcome === 'applied') opts.onFired?.({ name: job.data.name, dueAt, firedAt });
         if (result.outcome !== 'early') return result.outcome;
         dueAt = result.dueAt ?? dueAt + 1;
       }

@@ -14,6 +14,9 @@ const CS_EVENTS = [
   'CLOSE',
   'REOPEN',
   'SURVEY_RESULT',
+  'PAUSE',
+  'RESUME',
+  'MOVE_DUE',
 ];
 const DEPARTMENT_EVENTS = ['DEPARTMENT_REPLY', 'HANDOFF_ACCEPT', 'ESCALATION_RESOLVE', 'FLAG'];
 
@@ -22,9 +25,10 @@ const ALLOWED: Record<Actor['role'], ReadonlySet<string>> = {
   agent: new Set(CS_EVENTS),
   supervisor: new Set(CS_EVENTS),
   department: new Set(DEPARTMENT_EVENTS),
-  ops: new Set(),
+  // 6.2: ops declare force majeure and system failures; the policy's `pauses` narrows every role further.
+  ops: new Set(['PAUSE', 'RESUME']),
   auditor: new Set(),
-  system: new Set(['DEADLINE']),
+  system: new Set(['DEADLINE', 'OUTAGE_END', 'EXCUSE']),
 };
 
 export const OPENING_ROLES: ReadonlySet<Actor['role']> = new Set(['service', 'agent', 'supervisor']);
@@ -37,7 +41,7 @@ export function authorizeOpen(actor: Actor): void {
 
 export function authorize(actor: Actor, event: MachineEvent, context: CaseContext): void {
   if (!ALLOWED[actor.role].has(event.type)) {
-    const clause = event.type === 'DEADLINE' ? '3.1.3' : '6.1';
+    const clause = event.type === 'DEADLINE' ? '3.1.3' : event.type === 'PAUSE' || event.type === 'RESUME' ? '6.2' : '6.1';
     throw new Forbidden(`role ${actor.role} may not send ${event.type}`, clause);
   }
   if (actor.role !== 'department') return;

@@ -145,7 +145,7 @@ export class Dispatcher {
     }
     // A cancel that misses (the job is running) is harmless: the epoch check drops the stale firing.
     if (deadlines) {
-      await Promise.all(cancels.map((t) => deadlines.remove(timerJobId(t.caseId, t.name, t.epoch)).catch(() => 0)));
+      await Promise.all(cancels.map((t) => deadlines.remove(timerJobId(t.caseId, t.name, t.epoch, t.warning)).catch(() => 0)));
     }
     const del = store.redis.pipeline();
     for (const [partition, entries] of batch) del.xdel(store.keys.outbox(partition), ...entries.map((e) => e.id));

@@ -1,4 +1,4 @@
-import type { NoticeKind } from '../../machines/case.machine.ts';
+import type { NoticeKind, WarningNotice } from '../../machines/case.machine.ts';
 import { nextDue } from '../../machines/clocks.ts';
 import type { CaseContext } from '../../machines/types.ts';
 import { localTime, type NoticeStatus, renderNotice } from '../notify/templates.ts';
@@ -13,7 +13,11 @@ export interface Delivery {
   readonly caseId: string;
   readonly contractId: string;
   readonly policyVersion: number;
-  readonly target: { readonly kind: 'department'; readonly department: string } | { readonly kind: 'customer' };
+  readonly target:
+    | { readonly kind: 'department'; readonly department: string }
+    | { readonly kind: 'customer' }
+    /** The customer-service team (`notices.owner`): deadline warnings while it owns the case. */
+    | { readonly kind: 'owner' };
   readonly body: Record<string, unknown>;
 }
 /** A timer that may already be in BullMQ (due within the promotion horizon) and must be removed. */
@@ -22,6 +26,7 @@ export interface TimerCancel {
   readonly caseId: string;
   readonly name: string;
   readonly epoch: number;
+  readonly warning?: number;
 }
 
 /** What the outbox carries: deliveries and late cancels. (Timers are committed to the partition's `timers` set.) */
@@ -36,15 +41,23 @@ export function timerCancels(
   after: CaseContext,
   at: number,
   horizonMs: number,
-  fired?: { readonly name: string; readonly epoch: number },
+  fired?: { readonly name: string; readonly epoch: number; readonly warning?: number },
 ): TimerCancel[] {
   const was = before ? nextDue(before.deadlines) : undefined;
   if (!was || was.dueAt > at + horizonMs) return [];
   const now = nextDue(after.deadlines);
-  if (now?.name === was.name && now.epoch === was.epoch) return [];
+  if (now?.name === was.name && now.epoch === was.epoch && now.warning === was.warning) return [];
   // The job that is firing completes by itself.
-  if (fired?.name === was.name && fired.epoch === was.epoch) return [];
-  return [{ kind: 'timer.cancel', caseId: after.caseId, name: was.name, epoch: was.epoch }];
+  if (fired?.name === was.name && fired.epoch === was.epoch && fired.warning === was.warning) return [];
+  return [
+    {
+      kind: 'timer.cancel',
+      caseId: after.caseId,
+      name: was.name,
+      epoch: was.epoch,
+      ...(was.warning === undefined ? {} : { warning: was.warning }),
+    },
+  ];
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -115,6 +128,26 @@ export function deliveryEffects(
             preliminaryJudgment: '',
             recommendation: '',
           }).request,
+        },
+      );
+    } else if (action.type === 'notifyOwner') {
+      const { name, warning } = action.params as WarningNotice;
+      const clock = ctx.deadlines[name];
+      if (!clock) continue;
+      // The owner: the department a hand-off waits on, else the customer-service team.
+      const department = name === 'handoff' ? ctx.escalation?.department : undefined;
+      push(
+        `${ctx.caseId}.warning.${name}.${clock.epoch}.${warning}`,
+        department ? { kind: 'department', department } : { kind: 'owner' },
+        {
+          type: 'deadline_warning',
+          ...base,
+          clause: policy.deadlines[name]?.clause ?? '3.1.3',
+          deadline: name,
+          warning,
+          fraction: policy.deadlines[name]?.warnAt[warning],
+          dueAt: iso(clock.dueAt),
+          owner: department ?? 'customer_service',
         },
       );
     } else if (action.type === 'notifyCustomer') {

@@ -6,7 +6,9 @@ import { clauseOf } from '../../machines/clauses.ts';
 import { explainRefusal } from '../../machines/refusals.ts';
 import { deadlineRefusal } from '../../machines/rules.ts';
 import type { Actor, CaseContext, MachineEvent } from '../../machines/types.ts';
-import { Conflict, EventRefused, NotFound, ValidationError } from '../domain/errors.ts';
+import { elapsedOf } from '../../machines/clocks.ts';
+import type { OutageStore } from '../deadlines/outages.ts';
+import { Conflict, EventRefused, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
 import type { CaseEvent, OpenCase } from '../domain/events.ts';
 import { BASE_CATEGORIES } from '../domain/vocabulary.ts';
 import type { Policy } from '../policy/policy.ts';
@@ -74,6 +76,8 @@ export interface EngineOptions {
   readonly timerHorizonMs?: number;
   /** Told of every answered open/apply (metrics). Must not throw or block. */
   readonly observer?: EngineObserver;
+  /** 6.2: outage windows a firing deadline must not count. */
+  readonly outages?: OutageStore;
 }
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -89,6 +93,7 @@ export class Engine {
   readonly #maxAttempts: number;
   readonly #timerHorizonMs: number;
   readonly #observer: EngineObserver | undefined;
+  readonly #outages: OutageStore | undefined;
   readonly #machines = new Map<string, CaseMachine>();
   readonly #queues = new Map<string, Promise<unknown>>();
 
@@ -102,6 +107,7 @@ export class Engine {
     this.#maxAttempts = opts.maxAttempts ?? 50;
     this.#timerHorizonMs = opts.timerHorizonMs ?? Number.POSITIVE_INFINITY;
     this.#observer = opts.observer;
+    this.#outages = opts.outages;
   }
 
   /** Opens a case (2.1). The case id derives from the idempotency key, so a retried open finds its first answer. */
@@ -230,10 +236,20 @@ export class Engine {
     key: string,
     bodyHash: string,
   ): Promise<ApplyResult | 'stale-version'> {
-    const policy = await this.#policy(stored.context.open.contractId, stored.policyVersion);
     const at = this.#clock();
-    const machineEvent = { ...event, at, actor } as MachineEvent;
     const before = stored.context;
+    if (event.type === 'MIGRATE') return this.#migrate(caseId, stored, event, actor, at, key, bodyHash);
+    const policy = await this.#policy(stored.context.open.contractId, stored.policyVersion);
+    // 6.2: a deadline (not a warning) falling due learns of the outage windows over its running time.
+    if (event.type === 'DEADLINE' && event.warning === undefined && this.#outages) {
+      const clock = before.deadlines[event.name];
+      if (clock?.status === 'armed' && clock.epoch === event.epoch) {
+        const { contractId, channel } = before.open;
+        const outages = await this.#outages.overlapping(contractId, channel, clock.since ?? clock.armedAt, at);
+        if (outages.length > 0) event = { ...event, outages };
+      }
+    }
+    const machineEvent = { ...event, at, actor } as MachineEvent;
     authorize(actor, machineEvent, before);
     const base = { caseId, version: stored.version, state: stored.state };
     if (machineEvent.type === 'DEADLINE') {
@@ -281,6 +297,57 @@ export class Engine {
       bodyHash,
       audit,
       outbox,
+      actor,
+    });
+  }
+
+  /**
+   * Applies another policy version to an open case, on purpose and with a reason (e.g. a corrected
+   * calendar): each running deadline keeps the time it has run and gets the rest of the new duration.
+   */
+  async migrate(caseId: string, policyVersion: number, reason: string, actor: Actor, opts: ApplyOptions = {}) {
+    if (actor.role !== 'ops' && actor.role !== 'supervisor') {
+      throw new Forbidden(`role ${actor.role} may not migrate cases to another policy version`, '6.1');
+    }
+    return this.apply(caseId, { type: 'MIGRATE', policyVersion, reason, elapsed: {} }, actor, opts);
+  }
+
+  async #migrate(
+    caseId: string,
+    stored: StoredCase,
+    event: Extract<CaseEvent, { type: 'MIGRATE' }>,
+    actor: Actor,
+    at: number,
+    key: string,
+    bodyHash: string,
+  ): Promise<ApplyResult | 'stale-version'> {
+    const contractId = stored.context.open.contractId;
+    const from = await this.#policy(contractId, stored.policyVersion);
+    const to = await this.#policy(contractId, event.policyVersion);
+    if (stored.state === 'closed') {
+      throw new EventRefused('CASE_CLOSED', `case ${caseId} is closed: there is nothing to migrate`, '6.1');
+    }
+    if (to.contract.version === from.contract.version) {
+      throw new EventRefused('SAME_VERSION', `case ${caseId} is already on version ${from.contract.version}`, '6.1');
+    }
+    const elapsed = elapsedOf(from, stored.context, at);
+    const full = { ...event, elapsed };
+    const machine = this.#machine(to);
+    const snapshot = machine.resolveState({ value: stored.state, context: stored.context });
+    const [next] = transition(machine, snapshot, { ...full, at, actor } as MachineEvent);
+    const state = String(next.value);
+    const version = stored.version + 1;
+    const audit = auditEntry(version, at, actor, 'MIGRATE', stored.state, state, '6.1', next.context, full, stored.context);
+    return this.#commit({
+      caseId,
+      before: stored,
+      state,
+      policy: to,
+      context: next.context,
+      key,
+      bodyHash,
+      audit,
+      outbox: timerCancels(stored.context, next.context, at, this.#timerHorizonMs),
       actor,
     });
   }
@@ -450,9 +517,24 @@ function auditEntry(
 ) {
   const { type: _type, ...data } = (event ?? {}) as Record<string, unknown>;
   const changes: string[] = [];
+  // What `why` explains later: each clock this event changed, as it stands after the event.
+  const clocks: Record<string, unknown>[] = [];
   for (const [name, clock] of Object.entries(after.deadlines)) {
     const was = before?.deadlines[name];
-    if (was?.status !== clock.status || was?.epoch !== clock.epoch) changes.push(`${name}:${clock.status}`);
+    if (was?.status !== clock.status || was?.epoch !== clock.epoch || was?.warned !== clock.warned) {
+      if (was?.status !== clock.status || was?.epoch !== clock.epoch) changes.push(`${name}:${clock.status}`);
+      clocks.push({
+        name,
+        status: clock.status,
+        epoch: clock.epoch,
+        dueAt: new Date(clock.dueAt).toISOString(),
+        ...(clock.calendar ? { calendar: clock.calendar } : {}),
+        ...(clock.remainingMs !== undefined ? { remainingMs: clock.remainingMs } : {}),
+        ...(clock.warned !== was?.warned ? { warned: clock.warned } : {}),
+        ...(clock.lateMs !== undefined && clock.status === 'breached' ? { lateMs: clock.lateMs } : {}),
+        ...(clock.excusedBy ? { excusedBy: clock.excusedBy } : {}),
+      });
+    }
   }
   if (after.escalation && after.escalation.seq !== before?.escalation?.seq) {
     changes.push(`handoff:${after.escalation.department}@${after.escalation.level}`);
@@ -467,5 +549,6 @@ function auditEntry(
     clause,
     ...(Object.keys(data).length > 0 ? { data } : {}),
     ...(changes.length > 0 ? { effects: changes } : {}),
+    ...(clocks.length > 0 ? { clocks } : {}),
   };
 }

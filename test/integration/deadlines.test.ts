@@ -60,7 +60,7 @@ describe('deadlines on real time (BullMQ delayed jobs, real Redis)', () => {
       level: 1,
       clause: '3.1.3',
     });
-    expect(escalated.context.escalation?.department).toBe('management');
+    expect(escalated.context.escalation?.department).toBe('team_lead');
     expect(escalated.context.deadlines.firstResponse).toMatchObject({ status: 'breached', epoch: 1, dueAt });
     expect(escalated.context.deadlines.handoff?.status).toBe('armed');
 
@@ -192,7 +192,7 @@ describe('deadlines on real time (BullMQ delayed jobs, real Redis)', () => {
     // Process B: same Redis and prefixes; its promoter moves the timer into BullMQ, its worker fires it.
     const { rt: b } = await deadlineRuntime({ firstResponse: 'PT1S' }, ['deadlines'], env);
     const escalated = await waitForState(b, caseId, 'escalated', 3_000);
-    expect(escalated.context.escalation).toMatchObject({ trigger: 'deadline_missed', department: 'management' });
+    expect(escalated.context.escalation).toMatchObject({ trigger: 'deadline_missed', department: 'team_lead' });
     const fired = await deadlineEntries(b, caseId);
     expect(fired).toHaveLength(1);
     expect(fired[0]).toMatchObject({ clause: '3.1.3', data: { name: 'firstResponse', epoch: 1 } });

@@ -170,7 +170,7 @@ describe('faults', () => {
       const found = await rt.engine.get(caseId);
       expect(found?.stored).toMatchObject({ version: 2, state: 'escalated' });
       const ctx = found?.stored.context;
-      expect(ctx?.escalation).toMatchObject({ trigger: 'deadline_missed', department: 'management' });
+      expect(ctx?.escalation).toMatchObject({ trigger: 'deadline_missed', department: 'team_lead' });
       expect(ctx?.deadlines.firstResponse?.status).toBe('breached');
       const audit = await history(rt, caseId);
       expect(audit.map((e) => [e.v, e.event])).toEqual([
