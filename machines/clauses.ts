@@ -16,11 +16,17 @@ const EVENT_CLAUSE: Record<string, string> = {
   CLOSE: '3.2.1',
   REOPEN: '3.1.3',
   SURVEY_RESULT: '2.2.5',
+  PAUSE: '6.2',
+  RESUME: '6.2',
+  OUTAGE_END: '6.2',
+  EXCUSE: '6.2',
+  MIGRATE: '6.1',
 };
 
 export function clauseOf(policy: CasePolicy, event: MachineEvent): string {
   if (event.type === 'DEADLINE') return policy.deadlines[event.name]?.clause ?? '3.1.3';
   if (event.type === 'RESOLVE' && event.adjustment) return '2.2.4';
+  if (event.type === 'MOVE_DUE') return event.clause;
   return EVENT_CLAUSE[event.type] ?? '5.1';
 }
 

@@ -60,11 +60,11 @@ export class TimerPromoter {
       due.sort((a, b) => a.dueAt - b.dueAt);
       await queue.addBulk(
         due.map((t) => {
-          const { caseId, name, epoch } = parseTimerJobId(t.id);
+          const { caseId, name, epoch, warning } = parseTimerJobId(t.id);
           return {
             name,
             // No personal data in job payloads: BullMQ stores them in clear text.
-            data: { caseId, name, epoch, dueAt: t.dueAt },
+            data: { caseId, name, epoch, dueAt: t.dueAt, ...(warning === undefined ? {} : { warning }) },
             opts: { jobId: t.id, delay: Math.max(0, t.dueAt - leadMs - now) },
           };
         }),
