@@ -24,6 +24,7 @@ function abstract(snapshot: { value: unknown; context: CaseContext }): string {
     c.escalation ? `${c.escalation.status}@${c.escalation.department}/${c.escalation.level}` : '-',
     c.flags.length > 0 ? 'flagged' : 'clean',
     c.resumeTo ?? '-',
+    (c.holds ?? []).map((h) => h.reason).join('+') || 'running',
     c.verified,
     c.resolution?.by ?? '-',
     armed.join(','),
@@ -131,7 +132,7 @@ describe('properties over random event sequences (fast-check)', () => {
           const before = c.context;
           const at =
             event.type === 'DEADLINE'
-              ? (before.deadlines[event.name]?.dueAt ?? before.updatedAt) + s.lateMs
+              ? timeFor(before, event) + s.lateMs
               : before.updatedAt + s.gapMinutes * 60_000;
           const refusal = c.send(event, at, event.type === 'DEADLINE' ? { name: 't', role: 'system' } : AGENT);
           if (refusal) {
@@ -146,15 +147,18 @@ describe('properties over random event sequences (fast-check)', () => {
               expect(compareMoney(event.adjustment, policy.authority.amountLimit)).toBeLessThanOrEqual(0);
             expect(policy.authority.categories).toContain(before.open.category);
           }
-          if (event.type === 'DEADLINE') expect(at).toBeGreaterThanOrEqual(before.deadlines[event.name]?.dueAt ?? 0);
+          if (event.type === 'DEADLINE') expect(at).toBeGreaterThanOrEqual(timeFor(before, event));
         }
         const ctx = c.context;
         expect(ctx.accepted).toBe(accepted);
         if (['resolved', 'closed'].includes(c.state) && ctx.flags.length > 0)
           expect(ctx.resolution?.by).toBe('department');
-        // Clocks pause only while waiting on the customer (6.2); epochs are unique and never reused.
+        // Clocks pause only while a hold with a 6.2 reason stands, and then none runs; epochs are unique.
         const clocks = Object.values(ctx.deadlines);
-        if (c.state !== 'awaitingCustomer') expect(clocks.filter((d) => d.status === 'paused')).toEqual([]);
+        const held = (ctx.holds?.length ?? 0) > 0;
+        if (!held) expect(clocks.filter((d) => d.status === 'paused')).toEqual([]);
+        if (held) expect(clocks.filter((d) => d.status === 'armed')).toEqual([]);
+        if (c.state === 'awaitingCustomer') expect(ctx.holds?.some((h) => h.reason === 'waiting_on_customer')).toBe(true);
         const epochs = clocks.map((d) => d.epoch);
         expect(new Set(epochs).size).toBe(epochs.length);
         expect(Math.max(0, ...epochs)).toBeLessThanOrEqual(ctx.epoch);

@@ -94,16 +94,24 @@ export function candidateEvents(context: CaseContext): CaseEvent[] {
     { type: 'CLOSE' },
     { type: 'REOPEN', reason: 'not fixed' },
     { type: 'SURVEY_RESULT', score: 4 },
+    { type: 'PAUSE', reason: 'customer_caused', note: 'documents missing' },
+    { type: 'RESUME' },
   ];
   if (context.escalation) events.push({ type: 'HANDOFF_ACCEPT', department: context.escalation.department });
   for (const [name, clock] of Object.entries(context.deadlines)) {
     if (clock.status === 'armed') events.push({ type: 'DEADLINE', name, epoch: clock.epoch });
+    if (clock.status === 'armed' && clock.warnAt !== undefined) {
+      events.push({ type: 'DEADLINE', name, epoch: clock.epoch, warning: clock.warned ?? 0 });
+    }
   }
   return events;
 }
 
 /** The time an event happens at in generated paths: deadlines at their due time, others a minute on. */
 export function timeFor(context: CaseContext, event: CaseEvent): number {
-  if (event.type === 'DEADLINE') return context.deadlines[event.name]?.dueAt ?? context.updatedAt;
+  if (event.type === 'DEADLINE') {
+    const clock = context.deadlines[event.name];
+    return (event.warning === undefined ? clock?.dueAt : clock?.warnAt) ?? context.updatedAt;
+  }
   return context.updatedAt + 60_000;
 }
