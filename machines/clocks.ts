@@ -44,7 +44,11 @@ export function clockOf(policy: CasePolicy, rule: DeadlineRule | undefined): Clo
 }
 
 /** Only the clock fields: a patch spread into a context must not carry stale copies of its other fields. */
-const own = (ctx: Patch): Patch => ({ deadlines: ctx.deadlines, epoch: ctx.epoch, ...(ctx.holds ? { holds: ctx.holds } : {}) });
+const own = (ctx: Patch): Patch => ({
+  deadlines: ctx.deadlines,
+  epoch: ctx.epoch,
+  ...(ctx.holds ? { holds: ctx.holds } : {}),
+});
 
 export const isRunning = (c: DeadlineClock | undefined) => c?.status === 'armed' || c?.status === 'paused';
 export const isHeld = (ctx: Pick<CaseContext, 'holds'>) => (ctx.holds?.length ?? 0) > 0;
@@ -99,7 +103,12 @@ export function close(
     if (!clock || !isRunning(clock)) continue;
     deadlines ??= { ...ctx.deadlines };
     const { remainingMs: _frozen, warnAt: _warn, ...rest } = clock;
-    deadlines[name] = { ...rest, status, at, ...(status === 'breached' ? { lateMs: Math.max(0, at - clock.dueAt) } : {}) };
+    deadlines[name] = {
+      ...rest,
+      status,
+      at,
+      ...(status === 'breached' ? { lateMs: Math.max(0, at - clock.dueAt) } : {}),
+    };
   }
   return deadlines ? { ...own(ctx), deadlines } : own(ctx);
 }
@@ -233,7 +242,14 @@ export function migrateClocks(
     const time = clockOf(policy, rule);
     epoch += 1;
     const { warnAt: _w, remainingMs: _r, calendar: _c, ...rest } = clock;
-    const base = { ...rest, epoch, since: at, at, dueAt: time.add(at, remaining), ...(time.calendar ? { calendar: time.calendar } : {}) };
+    const base = {
+      ...rest,
+      epoch,
+      since: at,
+      at,
+      dueAt: time.add(at, remaining),
+      ...(time.calendar ? { calendar: time.calendar } : {}),
+    };
     deadlines[name] = clock.status === 'paused' ? { ...base, remainingMs: remaining } : running(policy, name, base);
   }
   return { ...own(ctx), deadlines, epoch };

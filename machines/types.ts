@@ -1,6 +1,6 @@
+import type { CalendarSpec } from '../src/domain/calendar.ts';
 import type { CaseEvent, OpenCase, OutageSpan } from '../src/domain/events.ts';
 import type { Money } from '../src/domain/money.ts';
-import type { CalendarSpec } from '../src/domain/calendar.ts';
 import type { CaseState, DeadlineStatus, PauseReason, Role, Trigger } from '../src/domain/vocabulary.ts';
 
 export interface DeadlineRule {

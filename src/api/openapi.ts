@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { declareOutageSchema, endOutageSchema } from '../deadlines/outages.ts';
 import { eventSchemas, openCaseSchema } from '../domain/events.ts';
 import { moneySchema } from '../domain/money.ts';
-import { declareOutageSchema, endOutageSchema } from '../deadlines/outages.ts';
 import { listQuerySchema } from './list.ts';
+import { reportOpenApi } from './reports.ts';
 import {
   auditEntrySchema,
   caseViewSchema,
@@ -56,6 +57,7 @@ export function openApiDocument(): object {
   const events = Object.fromEntries(
     Object.entries(eventSchemas).map(([type, s]) => [`Event${type}`, schema(s, 'input')]),
   );
+  const reports = reportOpenApi(schema, problems);
   cached = {
     openapi: '3.1.0',
     info: {
@@ -248,6 +250,7 @@ export function openApiDocument(): object {
           responses: { 200: { description: 'HTML' } },
         },
       },
+      ...reports.paths,
       '/healthz': {
         get: {
           operationId: 'health',
@@ -291,6 +294,7 @@ export function openApiDocument(): object {
         Problem: schema(problemSchema),
         Outage: schema(outageSchema),
         DeadlineExplanation: schema(deadlineExplanationSchema),
+        ...reports.schemas,
       },
     },
   };

@@ -39,7 +39,7 @@ export const caseViewSchema = z.object({
       department: z.string(),
       level: z.number().int(),
       handoff: z.enum(['pending', 'delivered', 'accepted', 'resolved']),
-      delivery: z.enum(['pending', 'retrying', 'delivered', 'dead', 'no_endpoint']).optional(),
+      delivery: z.enum(['pending', 'retrying', 'delivered', 'dead', 'no_endpoint', 'erased']).optional(),
       clause: z.string(),
       at: iso.nullable(),
     })

@@ -31,9 +31,7 @@ interface Io {
 export async function runClockCommand(argv: string[], io: Io): Promise<number | undefined> {
   const [group, command] = argv;
   const ours =
-    (group === 'case' && command === 'why') ||
-    group === 'outage' ||
-    (group === 'policy' && command === 'migrate');
+    (group === 'case' && command === 'why') || group === 'outage' || (group === 'policy' && command === 'migrate');
   if (!ours) return undefined;
   const { values, positionals } = parseArgs({
     args: argv,
@@ -87,7 +85,10 @@ async function why(runtime: Runtime, id: string | undefined, print: Print): Prom
         [
           `${d.name} (clause ${d.clause}, ${d.within} on a ${d.clock} clock${d.calendar ? `, calendar ${d.calendar}` : ''}): ${d.status}, due ${d.dueAt}${d.lateMs !== undefined ? `, fired ${d.lateMs} ms late` : ''}${d.excusedBy ? `, excused by outage ${d.excusedBy}` : ''}`,
           `  warnings at ${d.warnings.at.map((f) => `${f * 100}%`).join(', ') || 'none'}: ${d.warnings.sent} sent${d.warnings.nextAt ? `, next ${d.warnings.nextAt}` : ''}`,
-          ...d.pauses.map((p) => `  paused since ${p.at} for ${p.outage ? `outage ${p.outage}` : p.reason} by ${p.by} (clause ${p.clause})`),
+          ...d.pauses.map(
+            (p) =>
+              `  paused since ${p.at} for ${p.outage ? `outage ${p.outage}` : p.reason} by ${p.by} (clause ${p.clause})`,
+          ),
           ...d.steps.map(
             (s) =>
               `  ${s.at}  ${s.step.padEnd(9)} ${s.event.padEnd(14)} by ${s.by.name} (${s.by.role}), clause ${s.clause}` +
@@ -183,8 +184,10 @@ async function migrate(
     if (page.length < 500) break;
     cursor = page[page.length - 1];
   }
-  print({ contract, toVersion: version, dryRun: values['dry-run'] ?? false, cases: migrated }, () =>
-    `${values['dry-run'] ? 'would migrate' : 'migrated'} ${migrated.length} open case(s) of ${contract} to version ${version}`,
+  print(
+    { contract, toVersion: version, dryRun: values['dry-run'] ?? false, cases: migrated },
+    () =>
+      `${values['dry-run'] ? 'would migrate' : 'migrated'} ${migrated.length} open case(s) of ${contract} to version ${version}`,
   );
   return 0;
 }

@@ -80,7 +80,9 @@ export async function resumeHeld(deps: OutageWorkDeps, outage: Outage): Promise<
     for (const caseId of cases) {
       seen += 1;
       deps.progress?.(seen);
-      if (await apply(deps, caseId, { type: 'OUTAGE_END', outage: OutageStore.span(outage) }, `outage-end.${outage.id}`)) {
+      if (
+        await apply(deps, caseId, { type: 'OUTAGE_END', outage: OutageStore.span(outage) }, `outage-end.${outage.id}`)
+      ) {
         changed += 1;
       }
     }
@@ -115,7 +117,8 @@ export function startOutageWorker(opts: {
       const outage = await opts.deps.outages.get(job.data.id);
       if (!outage) return 0;
       const deps = { ...opts.deps, progress: (done: number) => void job.updateProgress(done).catch(() => undefined) };
-      const changed = job.data.action === 'excuse' ? await excuseBreaches(deps, outage) : await resumeHeld(deps, outage);
+      const changed =
+        job.data.action === 'excuse' ? await excuseBreaches(deps, outage) : await resumeHeld(deps, outage);
       opts.deps.log?.info({ outage: outage.id, action: job.data.action, changed }, 'outage work done');
       return changed;
     },

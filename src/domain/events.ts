@@ -12,7 +12,10 @@ export const triggerSchema = z.enum(TRIGGERS, { error: `must be one of ${TRIGGER
 
 const MANUAL_PAUSES = PAUSE_REASONS.filter((r) => r !== 'waiting_on_customer');
 /** ISO-8601 date-time with an offset (`2026-10-09T17:30:00+08:00`, or `Z`). */
-export const instantSchema = z.iso.datetime({ offset: true, error: 'an ISO-8601 date-time with an offset, e.g. 2026-10-09T17:30:00+08:00' });
+export const instantSchema = z.iso.datetime({
+  offset: true,
+  error: 'an ISO-8601 date-time with an offset, e.g. 2026-10-09T17:30:00+08:00',
+});
 const clauseSchema = z.string().regex(/^\d+(\.\d+)*$/, 'a clause number of the agreement such as "6.2"');
 
 export const eventSchemas = {

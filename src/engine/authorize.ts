@@ -41,7 +41,8 @@ export function authorizeOpen(actor: Actor): void {
 
 export function authorize(actor: Actor, event: MachineEvent, context: CaseContext): void {
   if (!ALLOWED[actor.role].has(event.type)) {
-    const clause = event.type === 'DEADLINE' ? '3.1.3' : event.type === 'PAUSE' || event.type === 'RESUME' ? '6.2' : '6.1';
+    const clause =
+      event.type === 'DEADLINE' ? '3.1.3' : event.type === 'PAUSE' || event.type === 'RESUME' ? '6.2' : '6.1';
     throw new Forbidden(`role ${actor.role} may not send ${event.type}`, clause);
   }
   if (actor.role !== 'department') return;

@@ -57,7 +57,14 @@ export interface DeadlineExplanation {
   readonly dueAt: string;
   readonly remainingMs?: number;
   readonly warnings: { readonly at: readonly number[]; readonly sent: number; readonly nextAt?: string };
-  readonly pauses: readonly { readonly reason: string; readonly clause: string; readonly by: string; readonly at: string; readonly note?: string; readonly outage?: string }[];
+  readonly pauses: readonly {
+    readonly reason: string;
+    readonly clause: string;
+    readonly by: string;
+    readonly at: string;
+    readonly note?: string;
+    readonly outage?: string;
+  }[];
   readonly lateMs?: number;
   readonly excusedBy?: string;
   readonly steps: readonly DeadlineStep[];

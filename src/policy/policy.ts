@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { CalendarSpec } from '../domain/calendar.ts';
 import { parseDuration } from '../domain/duration.ts';
 import { DomainError, type FieldError, fieldErrors } from '../domain/errors.ts';
-import type { CalendarSpec } from '../domain/calendar.ts';
 import type { Money } from '../domain/money.ts';
 import type { PauseReason, Role, Trigger } from '../domain/vocabulary.ts';
+import type { ReportsPolicy } from './reports.ts';
 import { type PolicyDocument, policySchema } from './schema.ts';
 
 export interface DeadlinePolicy {
@@ -35,6 +36,10 @@ export interface Policy {
   /** `ladder`: the rungs a missed deadline climbs, lowest first (default: the `deadline_missed` route). */
   readonly escalation: { readonly routes: Readonly<Record<Trigger, string>>; readonly ladder: readonly string[] };
   readonly notices: PolicyDocument['notices'];
+  /** 3.3: scheduled reports and their targets (absent: the defaults of `reportSettings`). */
+  readonly reports?: ReportsPolicy;
+  /** 4.2: a closed case's personal data is erased this long after it closed (absent: kept until erased on request). */
+  readonly retention?: { readonly personalData: string; readonly personalDataMs: number };
   /** The validated document as written: what is pinned in Redis. */
   readonly document: PolicyDocument;
   readonly digest: string;
@@ -78,6 +83,10 @@ export function parsePolicy(document: unknown, source = 'policy'): Policy {
     departments: doc.departments,
     escalation: { routes, ladder: doc.escalation.ladder ?? [routes.deadline_missed] },
     notices: doc.notices,
+    ...(doc.reports ? { reports: doc.reports } : {}),
+    ...(doc.retention
+      ? { retention: { ...doc.retention, personalDataMs: parseDuration(doc.retention.personalData) as number } }
+      : {}),
   };
   const digest = createHash('sha256').update(JSON.stringify(doc)).digest('hex').slice(0, 16);
   return deepFreeze({ ...body, document: doc, digest });

@@ -4,6 +4,7 @@ import { calendarSchema } from '../domain/calendar.ts';
 import { parseDuration } from '../domain/duration.ts';
 import { moneySchema } from '../domain/money.ts';
 import { PAUSE_REASONS, REQUIRED_DEADLINES, ROLES, TRIGGERS } from '../domain/vocabulary.ts';
+import { reportsPolicySchema } from './reports.ts';
 
 // The contract policy: the agreement's blanks filled in for one main contract (one YAML file).
 const name = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'lower-case letters, digits and "_", starting with a letter');
@@ -39,7 +40,9 @@ const fractions = z
 const deadline = z.strictObject({
   within: duration,
   clause,
-  clock: z.enum(['calendar', 'business'], { error: '"calendar" (wall time) or "business" (a calendar\'s working time)' }).default('calendar'),
+  clock: z
+    .enum(['calendar', 'business'], { error: '"calendar" (wall time) or "business" (a calendar\'s working time)' })
+    .default('calendar'),
   /** With `clock: business`: the calendar (a key of `calendars`). */
   calendar: name.optional(),
   /** Overrides `warnings.at` for this deadline; `[]` for none. */
@@ -47,9 +50,7 @@ const deadline = z.strictObject({
 });
 
 const roles = (what: string) =>
-  z
-    .array(z.enum(ROLES, { error: `one of ${ROLES.join(', ')}` }))
-    .min(1, `at least one role may ${what}`);
+  z.array(z.enum(ROLES, { error: `one of ${ROLES.join(', ')}` })).min(1, `at least one role may ${what}`);
 
 export const policySchema = z
   .strictObject({
@@ -75,7 +76,11 @@ export const policySchema = z
         z.enum(PAUSE_REASONS.filter((r) => r !== 'waiting_on_customer') as [string, ...string[]]),
         roles('pause for this reason'),
       )
-      .default({ customer_caused: ['agent', 'supervisor'], force_majeure: ['supervisor', 'ops'], system_failure: ['supervisor', 'ops'] }),
+      .default({
+        customer_caused: ['agent', 'supervisor'],
+        force_majeure: ['supervisor', 'ops'],
+        system_failure: ['supervisor', 'ops'],
+      }),
     /** Who may move a due date by hand (with a reason and the clause); everyone else is refused. */
     dueDateOverride: z.strictObject({ roles: roles('move a due date') }).default({ roles: ['supervisor'] }),
     departments: z.record(
@@ -110,6 +115,9 @@ export const policySchema = z
           .optional(),
       })
       .optional(),
+    reports: reportsPolicySchema.optional(),
+    // 4.2: how long a closed case keeps its personal data before the retention job erases it.
+    retention: z.strictObject({ personalData: duration }).optional(),
   })
   .superRefine((policy, ctx) => {
     for (const required of REQUIRED_DEADLINES) {
@@ -136,7 +144,11 @@ export const policySchema = z
     for (const [id, d] of Object.entries(policy.deadlines)) {
       if (d.clock === 'business') {
         if (d.calendar === undefined) {
-          ctx.addIssue({ code: 'custom', path: ['deadlines', id, 'calendar'], message: 'a business clock names its calendar' });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['deadlines', id, 'calendar'],
+            message: 'a business clock names its calendar',
+          });
         } else if (!(d.calendar in policy.calendars)) {
           ctx.addIssue({
             code: 'custom',
@@ -152,7 +164,11 @@ export const policySchema = z
           });
         }
       } else if (d.calendar !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['deadlines', id, 'calendar'], message: 'only a business clock uses a calendar' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['deadlines', id, 'calendar'],
+          message: 'only a business clock uses a calendar',
+        });
       }
     }
     for (const [i, rung] of (policy.escalation.ladder ?? []).entries()) {

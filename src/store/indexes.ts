@@ -53,7 +53,11 @@ export function indexOps(
   for (const [name, clock] of Object.entries(after.context.deadlines)) {
     const was = before?.context.deadlines[name];
     if (clock.status === 'breached' && (was?.status !== 'breached' || was.epoch !== clock.epoch)) {
-      ops.push({ index: 'breaches', score: clock.at ?? after.context.updatedAt, member: `${after.context.caseId}.${name}` });
+      ops.push({
+        index: 'breaches',
+        score: clock.at ?? after.context.updatedAt,
+        member: `${after.context.caseId}.${name}`,
+      });
     }
   }
   // `outage:<id>`: the cases an open outage window holds, to resume when it ends.

@@ -307,3 +307,38 @@ describe('contracts', () => {
     expect((await api.request('GET', `/v1/contracts/${CONTRACT}`, { as: null })).status).toBe(401);
   });
 });
+
+describe('the clock routes (why, outages) answer what they document', () => {
+  it('GET /v1/cases/{id}/deadlines, POST /v1/outages, GET /v1/outages, POST /v1/outages/{id}/end', async () => {
+    const opened = await openOverHttp(api, openCase());
+    await sendOverHttp(
+      api,
+      opened.id,
+      { type: 'PAUSE', reason: 'customer_caused', note: 'no receipt yet' },
+      { as: 'agent' },
+    );
+    const why = await api.request('GET', `/v1/cases/${opened.id}/deadlines`);
+    expect(why.status).toBe(200);
+    check(responseSchema('/v1/cases/{id}/deadlines', 'get', 200), why.body);
+    expect(why.body.items.map((d: any) => d.name).sort()).toEqual(['firstResponse', 'initialNotice']);
+
+    const declared = await api.request('POST', '/v1/outages', {
+      as: 'ops',
+      json: {
+        start: new Date(Date.now() + 60_000).toISOString(),
+        reason: 'system_failure',
+        note: 'planned maintenance',
+      },
+    });
+    expect(declared.status).toBe(201);
+    check(responseSchema('/v1/outages', 'post', 201), declared.body);
+    const list = await api.request('GET', '/v1/outages', { as: 'auditor' });
+    check(responseSchema('/v1/outages', 'get', 200), list.body);
+    const ended = await api.request('POST', `/v1/outages/${declared.body.id}/end`, {
+      as: 'ops',
+      json: { end: new Date(Date.now() + 120_000).toISOString() },
+    });
+    expect(ended.status).toBe(200);
+    check(responseSchema('/v1/outages/{id}/end', 'post', 200), ended.body);
+  });
+});

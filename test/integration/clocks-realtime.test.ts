@@ -34,16 +34,21 @@ describe('the escalation ladder on real time', () => {
     const rt = runtimes[0] as Runtime;
     const { caseId } = await rt.engine.open(openCase({ flags: ['legal_dispute'] }), agent);
     // legal → team_lead → contract_management → management, then breached at the top: 4 firings ~1 s apart.
-    await waitFor(
-      async () => (await readCase(rt, caseId)).context.deadlines.handoff?.status === 'breached',
-      { timeoutMs: 9_000, what: 'the hand-off to be breached at the top rung' },
-    );
+    await waitFor(async () => (await readCase(rt, caseId)).context.deadlines.handoff?.status === 'breached', {
+      timeoutMs: 9_000,
+      what: 'the hand-off to be breached at the top rung',
+    });
     await sleep(300);
     const audit = await auditOf(rt, caseId);
     const firings = audit.filter((e) => e.event === 'DEADLINE');
     expect(firings).toHaveLength(4);
     const handoffs = audit.flatMap((e) => (e.effects ?? []).filter((x) => x.startsWith('handoff:') && x.includes('@')));
-    expect(handoffs).toEqual(['handoff:legal@1', 'handoff:team_lead@2', 'handoff:contract_management@3', 'handoff:management@4']);
+    expect(handoffs).toEqual([
+      'handoff:legal@1',
+      'handoff:team_lead@2',
+      'handoff:contract_management@3',
+      'handoff:management@4',
+    ]);
     const c = await readCase(rt, caseId);
     expect(c.context.escalation).toMatchObject({ department: 'management', level: 4, seq: 4 });
     // One hand-off package per rung: ids are <case>.handoff.<seq>.
@@ -66,7 +71,10 @@ describe('warnings on real time', () => {
     const rt = runtimes[0] as Runtime;
     const { caseId } = await rt.engine.open(openCase(), agent);
     const armedAt = (await readCase(rt, caseId)).context.deadlines.firstResponse!.armedAt;
-    await waitFor(async () => (await readCase(rt, caseId)).state === 'escalated', { timeoutMs: 5_000, what: 'the breach' });
+    await waitFor(async () => (await readCase(rt, caseId)).state === 'escalated', {
+      timeoutMs: 5_000,
+      what: 'the breach',
+    });
     const audit = await auditOf(rt, caseId);
     const warnings = audit.filter((e) => e.event === 'DEADLINE' && e.data?.warning !== undefined);
     expect(warnings.map((e) => e.data?.warning)).toEqual([0, 1]);

@@ -96,7 +96,13 @@ describe('pauses need a reason and a permitted role (6.2)', () => {
     const paused = (await readCase(rt, caseId)).context;
     expect(paused.deadlines.initialNotice).toMatchObject({ status: 'paused', remainingMs: 4 * HOUR - 30 * MIN });
     expect(paused.holds).toEqual([
-      expect.objectContaining({ reason: 'force_majeure', clause: '6.2', by: 'supervisor-wang', role: 'supervisor', at: clock.now }),
+      expect.objectContaining({
+        reason: 'force_majeure',
+        clause: '6.2',
+        by: 'supervisor-wang',
+        role: 'supervisor',
+        at: clock.now,
+      }),
     ]);
     // Resume the next morning at 09:00: 3.5 working hours left → 12:00 + 30 min after lunch = 14:00.
     clock.now = Date.parse('2026-11-26T09:00:00+08:00');
@@ -138,10 +144,14 @@ describe('due dates moved by hand', () => {
     const c = (await readCase(rt, caseId)).context;
     expect(c.deadlines.initialNotice?.dueAt).toBe(Date.parse(move.dueAt));
     const last = (await auditOf(rt, caseId)).at(-1);
-    expect(last).toMatchObject({ event: 'MOVE_DUE', actor: { name: 'supervisor-wang' }, data: { reason: move.reason } });
-    await expect(
-      rt.engine.apply(caseId, { ...move, dueAt: '2020-01-01T00:00:00Z' }, supervisor),
-    ).rejects.toMatchObject({ code: 'DUE_IN_PAST' });
+    expect(last).toMatchObject({
+      event: 'MOVE_DUE',
+      actor: { name: 'supervisor-wang' },
+      data: { reason: move.reason },
+    });
+    await expect(rt.engine.apply(caseId, { ...move, dueAt: '2020-01-01T00:00:00Z' }, supervisor)).rejects.toMatchObject(
+      { code: 'DUE_IN_PAST' },
+    );
   });
 });
 
@@ -190,12 +200,9 @@ describe('outages (6.2)', () => {
       ops,
     );
     clock.now = due;
-    const held = await rt.engine.apply(
-      caseId,
-      { type: 'DEADLINE', name: 'firstResponse', epoch: 1 },
-      SYSTEM_ACTOR,
-      { idempotencyKey: 'fire-1' },
-    );
+    const held = await rt.engine.apply(caseId, { type: 'DEADLINE', name: 'firstResponse', epoch: 1 }, SYSTEM_ACTOR, {
+      idempotencyKey: 'fire-1',
+    });
     expect(held.outcome).toBe('applied');
     let c = await readCase(rt, caseId);
     expect(c.state).toBe('received');
@@ -237,7 +244,13 @@ describe('outages (6.2)', () => {
     const { rt, clock } = await fakeTimeRuntime('2026-11-25T10:00:00+08:00', [testPolicy()]);
     const { caseId } = await rt.engine.open(openCase(), agent);
     await rt.outages.declare(
-      { start: '2026-11-25T10:00:00+08:00', end: '2026-11-25T10:30:00+08:00', reason: 'system_failure', note: 'chat down', scope: { channel: 'chat' } },
+      {
+        start: '2026-11-25T10:00:00+08:00',
+        end: '2026-11-25T10:30:00+08:00',
+        reason: 'system_failure',
+        note: 'chat down',
+        scope: { channel: 'chat' },
+      },
       ops,
     );
     clock.now = Date.parse('2026-11-25T10:15:00+08:00');
@@ -248,7 +261,13 @@ describe('outages (6.2)', () => {
     // Declared afterwards for the phone channel: the breach fell in the window.
     clock.now = Date.parse('2026-11-25T12:00:00+08:00');
     const late = await rt.outages.declare(
-      { start: '2026-11-25T10:10:00+08:00', end: '2026-11-25T10:40:00+08:00', reason: 'system_failure', note: 'phones down', scope: { channel: 'phone' } },
+      {
+        start: '2026-11-25T10:10:00+08:00',
+        end: '2026-11-25T10:40:00+08:00',
+        reason: 'system_failure',
+        note: 'phones down',
+        scope: { channel: 'phone' },
+      },
       ops,
     );
     const deps = { engine: rt.engine, outages: rt.outages, actor: SYSTEM_ACTOR };

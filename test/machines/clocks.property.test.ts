@@ -12,7 +12,10 @@ import { testPolicy } from '../support/policy.ts';
 const policy = testPolicy({}, 1, { clocks: true });
 const SUPERVISOR: Actor = { name: 'sup', role: 'supervisor' };
 // Start anywhere in two weeks around the example calendar's National Day holidays.
-const start = fc.integer({ min: Date.parse('2026-09-25T00:00:00+08:00'), max: Date.parse('2026-10-12T00:00:00+08:00') });
+const start = fc.integer({
+  min: Date.parse('2026-09-25T00:00:00+08:00'),
+  max: Date.parse('2026-10-12T00:00:00+08:00'),
+});
 const step = fc.record({ pick: fc.nat(), gapMinutes: fc.integer({ min: 0, max: 3 * 24 * 60 }), late: fc.nat(60_000) });
 
 const remaining = (ctx: CaseContext, name: string, at: number) => {
@@ -93,7 +96,9 @@ describe('clock properties on business calendars (fast-check)', () => {
         for (let k = 0; k < 3; k++) {
           const now = c.context.deadlines.initialNotice!;
           fractions.push(time.measure(now.armedAt, now.warnAt as number) / total);
-          expect(c.send({ type: 'DEADLINE', name: 'initialNotice', epoch: now.epoch, warning: k }, now.warnAt, SYSTEM)).toBeUndefined();
+          expect(
+            c.send({ type: 'DEADLINE', name: 'initialNotice', epoch: now.epoch, warning: k }, now.warnAt, SYSTEM),
+          ).toBeUndefined();
         }
         expect(fractions).toEqual([0.5, 0.75, 0.9]);
         expect(c.context.deadlines.initialNotice?.warnAt).toBeUndefined();

@@ -131,9 +131,7 @@ describe('properties over random event sequences (fast-check)', () => {
           const event = candidates[s.pick % candidates.length] as (typeof candidates)[number];
           const before = c.context;
           const at =
-            event.type === 'DEADLINE'
-              ? timeFor(before, event) + s.lateMs
-              : before.updatedAt + s.gapMinutes * 60_000;
+            event.type === 'DEADLINE' ? timeFor(before, event) + s.lateMs : before.updatedAt + s.gapMinutes * 60_000;
           const refusal = c.send(event, at, event.type === 'DEADLINE' ? { name: 't', role: 'system' } : AGENT);
           if (refusal) {
             expect(c.context).toBe(before);
@@ -158,7 +156,8 @@ describe('properties over random event sequences (fast-check)', () => {
         const held = (ctx.holds?.length ?? 0) > 0;
         if (!held) expect(clocks.filter((d) => d.status === 'paused')).toEqual([]);
         if (held) expect(clocks.filter((d) => d.status === 'armed')).toEqual([]);
-        if (c.state === 'awaitingCustomer') expect(ctx.holds?.some((h) => h.reason === 'waiting_on_customer')).toBe(true);
+        if (c.state === 'awaitingCustomer')
+          expect(ctx.holds?.some((h) => h.reason === 'waiting_on_customer')).toBe(true);
         const epochs = clocks.map((d) => d.epoch);
         expect(new Set(epochs).size).toBe(epochs.length);
         expect(Math.max(0, ...epochs)).toBeLessThanOrEqual(ctx.epoch);
