@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { moneySchema } from '../domain/money.ts';
-import { CASE_STATES, DEADLINE_STATUSES, ROLES, TRIGGERS } from '../domain/vocabulary.ts';
+import { CASE_STATES, DEADLINE_STATUSES, PAUSE_REASONS, ROLES, TRIGGERS } from '../domain/vocabulary.ts';
 
 // Response shapes, documented in the OpenAPI document and checked against real responses in tests.
 const iso = z.string().describe('ISO-8601 time');
@@ -31,7 +31,11 @@ export const caseViewSchema = z.object({
       remainingMs: z.number().int().optional(),
       clause: z.string().nullable(),
       epoch: z.number().int(),
+      calendar: z.string().optional(),
     }),
+  ),
+  pauses: z.array(
+    z.object({ reason: z.enum(PAUSE_REASONS), clause: z.string(), since: iso, outage: z.string().optional() }),
   ),
   escalation: z
     .object({

@@ -26,6 +26,14 @@ export function caseView(stored: StoredCase, policy: Policy) {
       ...(d.remainingMs !== undefined && d.status === 'paused' ? { remainingMs: d.remainingMs } : {}),
       clause: policy.deadlines[name]?.clause ?? null,
       epoch: d.epoch,
+      ...(d.calendar ? { calendar: d.calendar } : {}),
+    })),
+    // 6.2: why the clocks stand still, if they do.
+    pauses: (c.holds ?? []).map((h) => ({
+      reason: h.reason,
+      clause: h.clause,
+      since: iso(h.at),
+      ...(h.outage ? { outage: h.outage } : {}),
     })),
     escalation: c.escalation && {
       trigger: c.escalation.trigger,
