@@ -339,7 +339,7 @@ export function createCaseMachine(policy: CasePolicy) {
         const e = event as Ev<'DEADLINE'>;
         const effect = outageEffect(context, e);
         if (!effect) return {};
-        if ('dueAt' in effect) return moveDue(policy, context, e.name, effect.dueAt, e.at);
+        if ('dueAt' in effect) return moveDue(policy, context, e.name, effect.dueAt, e.at, effect.since);
         // An open-ended outage holds the case: every running clock freezes what it had when the window began.
         const windows = e.outages ?? [];
         const deadlines: Record<string, DeadlineClock> = { ...context.deadlines };

@@ -168,8 +168,11 @@ export function warned(policy: CasePolicy, ctx: Patch, name: string): Patch {
   };
 }
 
-/** A due date moved by hand: the clock re-arms at the new due time, under a new epoch. */
-export function moveDue(policy: CasePolicy, ctx: Patch, name: string, dueAt: number, at: number): Patch {
+/**
+ * A due date moved (by hand, or past an outage): the clock re-arms at the new due time, under a new
+ * epoch, counting from `since` (default `at`).
+ */
+export function moveDue(policy: CasePolicy, ctx: Patch, name: string, dueAt: number, at: number, since = at): Patch {
   const clock = ctx.deadlines[name];
   if (!clock || !isRunning(clock)) return own(ctx);
   const epoch = ctx.epoch + 1;
@@ -177,7 +180,7 @@ export function moveDue(policy: CasePolicy, ctx: Patch, name: string, dueAt: num
   const next: DeadlineClock =
     clock.status === 'paused'
       ? { ...rest, epoch, dueAt, remainingMs: clockOf(policy, policy.deadlines[name]).measure(at, dueAt), at }
-      : running(policy, name, { ...rest, epoch, dueAt, since: at, at });
+      : running(policy, name, { ...rest, epoch, dueAt, since, at });
   return { ...own(ctx), deadlines: { ...ctx.deadlines, [name]: next }, epoch };
 }
 
@@ -191,7 +194,7 @@ export function throughOutages(
   since: number,
   dueAt: number,
   outages: readonly OutageWindow[],
-): { dueAt: number } | { heldBy: OutageWindow; remainingMs: number } {
+): { dueAt: number; since: number } | { heldBy: OutageWindow; remainingMs: number } {
   let cursor = since;
   let left = time.measure(since, dueAt);
   const windows = [...outages].sort((a, b) => a.start - b.start);
@@ -204,7 +207,8 @@ export function throughOutages(
     if (w.end === undefined) return { heldBy: w, remainingMs: left };
     cursor = end;
   }
-  return { dueAt: time.add(cursor, left) };
+  // `since`: after the last window walked through, so a later walk never counts a window twice.
+  return { dueAt: time.add(cursor, left), since: cursor };
 }
 
 /**

@@ -48,9 +48,9 @@ const sameHold = (a: Hold, b: Hold) => a.reason === b.reason && a.outage === b.o
 
 /**
  * The steps of every deadline between two snapshots of one case (`before` undefined: the opening).
- * A clock replaced by a fresh arming while its old arming was already due was breached in between
- * (the ladder's climb breaches the hand-off and arms the next rung's in one step): that breach is
- * reported before the new arming.
+ * A clock replaced by a fresh arming in one step ended its old arming in between: breached when it
+ * was already due (the ladder's climb breaches the hand-off and arms the next rung's), else cancelled
+ * (a re-route cancels the hand-off and arms the new department's). That end is reported first.
  */
 export function clockSteps(
   before: ClockView | undefined,
@@ -73,9 +73,11 @@ export function clockSteps(
     const paused = () =>
       push('paused', { ...frozen, clause: '6.2', ...(holding ? { reason: holdReason(holding) } : {}) });
 
-    if (!running(was) && running(now)) {
-      // Armed while the case is held: it starts paused, with its whole duration left.
+    // Armed while the case is held, a clock starts paused, with its whole duration left.
+    const armed = () =>
       push('armed', now.status === 'paused' ? { ...frozen, ...(holding ? { reason: holdReason(holding) } : {}) } : due);
+    if (!running(was) && running(now)) {
+      armed();
       continue;
     }
     if (!was || !running(was)) {
@@ -100,10 +102,13 @@ export function clockSteps(
     }
     // A new epoch on a running clock: resumed, moved, or replaced by a fresh arming.
     if (now.armedAt !== was.armedAt) {
+      const old = { ...base, epoch: was.epoch, dueAt: was.dueAt };
       if (was.status === 'armed' && was.dueAt <= now.armedAt) {
-        steps.push({ ...base, step: 'breached', epoch: was.epoch, dueAt: was.dueAt, lateMs: now.armedAt - was.dueAt });
+        steps.push({ ...old, step: 'breached', lateMs: now.armedAt - was.dueAt });
+      } else {
+        steps.push({ ...old, step: 'cancelled' });
       }
-      push('armed', { ...due, ...frozen });
+      armed();
     } else if (was.status === 'paused' && now.status === 'armed') {
       push('resumed', { ...due, clause: '6.2', ...(released[0] ? { reason: holdReason(released[0]) } : {}) });
     } else if (was.status === 'armed' && now.status === 'paused') {

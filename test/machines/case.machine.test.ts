@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PureCase, T0, VERIFY } from '../support/machine.ts';
+import { PureCase, SYSTEM, T0, VERIFY } from '../support/machine.ts';
 import { testPolicy } from '../support/policy.ts';
 
 const MIN = 60_000;
@@ -357,5 +357,39 @@ describe('after resolution (2.2.5)', () => {
     c.send({ type: 'RESOLVE', resolution: 'ok' });
     c.send({ type: 'CLOSE' });
     expect(c.context.deadlines.followUp?.status).toBe('cancelled');
+  });
+});
+
+describe('outage windows in a firing (6.2)', () => {
+  it('a window known to end later moves the due time once, not again when the moved time comes', () => {
+    const c = new PureCase();
+    const window = { id: 'o1', start: T0 + 10 * MIN, end: T0 + 40 * MIN, reason: 'system_failure' as const };
+    // firstResponse PT15M from 09:00: due 09:15; the window 09:10–09:40 takes 5 of its minutes → due 09:45.
+    expect(
+      c.send({ type: 'DEADLINE', name: 'firstResponse', epoch: 1, outages: [window] }, T0 + 15 * MIN, SYSTEM),
+    ).toBeUndefined();
+    const moved = c.context.deadlines.firstResponse!;
+    expect(moved.dueAt).toBe(T0 + 45 * MIN);
+    expect(
+      c.send({ type: 'DEADLINE', name: 'firstResponse', epoch: moved.epoch, outages: [window] }, T0 + 45 * MIN, SYSTEM),
+    ).toBeUndefined();
+    expect(c.context.deadlines.firstResponse?.status).toBe('breached');
+    expect(c.state).toBe('escalated');
+  });
+
+  it('an open window holds every running clock with what it had when the window began', () => {
+    const c = new PureCase();
+    const window = { id: 'o2', start: T0 + 10 * MIN, reason: 'force_majeure' as const };
+    expect(
+      c.send({ type: 'DEADLINE', name: 'firstResponse', epoch: 1, outages: [window] }, T0 + 15 * MIN, SYSTEM),
+    ).toBeUndefined();
+    expect(c.context.deadlines.firstResponse).toMatchObject({ status: 'paused', remainingMs: 5 * MIN });
+    expect(c.context.deadlines.initialNotice).toMatchObject({ status: 'paused', remainingMs: 4 * 60 * MIN - 10 * MIN });
+    expect(c.context.holds).toMatchObject([{ outage: 'o2', reason: 'force_majeure', at: T0 + 10 * MIN }]);
+    // The window ends at 10:00: both resume from then.
+    expect(
+      c.send({ type: 'OUTAGE_END', outage: { ...window, end: T0 + 60 * MIN } }, T0 + 70 * MIN, SYSTEM),
+    ).toBeUndefined();
+    expect(c.context.deadlines.firstResponse?.dueAt).toBe(T0 + 65 * MIN);
   });
 });
