@@ -1,16 +1,9 @@
 import { type Logger, pino } from 'pino';
+import { LOG_REDACTED_KEYS, LOG_SECRET_KEYS } from './privacy/classification.ts';
 
-// Personal data never reaches the logs (DESIGN.md invariant 10): redaction is configured once, here.
-const PII = ['name', 'phone', 'email', 'description', 'subject'];
-const redactPaths = [
-  'customer',
-  '*.customer',
-  'open',
-  '*.open',
-  ...PII.flatMap((f) => [`customer.${f}`, `*.customer.${f}`]),
-  'headers.authorization',
-  'req.headers.authorization',
-];
+// Personal data never reaches the logs (DESIGN.md invariant 10): redaction is configured once, here,
+// from the classification (src/privacy/classification.ts), at the top level and two levels down.
+const redactPaths = [...LOG_REDACTED_KEYS, ...LOG_SECRET_KEYS].flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(

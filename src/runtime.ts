@@ -3,15 +3,23 @@ import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
+import { createOutageQueue, type OutageJob, startOutageWorker } from './deadlines/outage-jobs.ts';
+import { OutageStore } from './deadlines/outages.ts';
 import { TimerPromoter } from './deadlines/promoter.ts';
 import { createDeadlineQueue, startDeadlineWorker, type TimerJob } from './deadlines/timer-queue.ts';
 import { Dispatcher } from './engine/dispatcher.ts';
 import { Engine } from './engine/engine.ts';
-import { startIntakeWorker } from './intake/intake-queue.ts';
+import { createIntakeQueue, type IntakeJob, startIntakeWorker } from './intake/intake-queue.ts';
+import { Metrics } from './metrics/metrics.ts';
 import { createNotifyQueue, type NotifyJob, startNotifyWorker } from './notify/delivery.ts';
 import { resolveSecrets } from './notify/secrets.ts';
 import { loadPolicyFiles, type Policy } from './policy/policy.ts';
 import { PolicyRegistry } from './policy/registry.ts';
+import { AccessLog, accessPrefixOf } from './privacy/access-log.ts';
+import { registerDataKeys, resolveDataKeys } from './privacy/data-keys.ts';
+import { Erasure } from './privacy/erasure.ts';
+import { Reports } from './reports/reports.ts';
+import { startReportsWorker } from './reports/worker.ts';
 import { CaseStore } from './store/case-store.ts';
 import { PolicyStore } from './store/policy-store.ts';
 import { commandClient, ping, queueClient, type RedisServer, startRedisServer } from './store/redis.ts';
@@ -37,7 +45,17 @@ export interface Runtime {
   readonly dispatcher: Dispatcher;
   readonly deadlineQueue: Queue<TimerJob>;
   readonly notifyQueue: Queue<NotifyJob>;
+  readonly outages: OutageStore;
+  readonly outageQueue: Queue<OutageJob>;
+  readonly intakeQueue: Queue<IntakeJob>;
+  /** This runtime's Prometheus registry and the hooks that feed it (src/metrics). */
+  readonly metrics: Metrics;
+  /** The workers startWorkers started in this process (readiness checks them). */
+  readonly workers: readonly Worker[];
   readonly secrets: ReadonlyMap<string, string>;
+  /** 6.1: the access log; 4.2: erasure on request and the retention job (src/privacy). */
+  readonly access: AccessLog;
+  readonly erasure: Erasure;
   readonly redisServer: RedisServer | undefined;
   startWorkers(only?: readonly string[]): Worker[];
   close(): Promise<void>;
@@ -70,6 +88,8 @@ export interface RuntimeOptions {
   readonly policies?: readonly Policy[];
   /** Injected time for the engine (logic tests run on fake time). */
   readonly clock?: () => number;
+  /** Also export Node's process metrics (CPU, memory, event loop lag): the service does, tests need not. */
+  readonly processMetrics?: boolean;
 }
 
 export async function createRuntime(config: Config, log: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -85,7 +105,14 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
 
   const policyList = opts.policies ?? (await loadPolicyFiles(config.INTERVENE_POLICIES));
   const policies = new PolicyRegistry(policyList);
-  const store = new CaseStore(redis, { prefix: config.INTERVENE_PREFIX, partitions: config.INTERVENE_PARTITIONS });
+  // 4.2: personal fields are encrypted at rest with these keys (src/privacy, docs/privacy.md).
+  const dataKeys = resolveDataKeys(config, log);
+  registerDataKeys(config.INTERVENE_PREFIX, dataKeys);
+  const store = new CaseStore(redis, {
+    prefix: config.INTERVENE_PREFIX,
+    partitions: config.INTERVENE_PARTITIONS,
+    dataKeys,
+  });
   const policyStore = new PolicyStore(redis, store.keys);
   for (const p of policyList) await policyStore.pin(p);
 
@@ -97,8 +124,9 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     config.INTERVENE_NOTIFY_ATTEMPTS,
     config.INTERVENE_NOTIFY_BACKOFF_MS,
   );
+  const intakeQueue = createIntakeQueue(queueConnection, prefix);
   // Without listeners BullMQ prints reconnect errors to the console, bypassing the logger.
-  for (const queue of [deadlineQueue, notifyQueue] as Queue[]) {
+  for (const queue of [deadlineQueue, notifyQueue, intakeQueue] as Queue[]) {
     queue.on('error', (err) => log.warn({ err: err.message, queue: queue.name }, 'queue connection error'));
   }
   const dispatcher = new Dispatcher({
@@ -109,16 +137,37 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     log,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
+  const metrics = new Metrics({
+    processMetrics: opts.processMetrics ?? false,
+    deadlines: policyList.flatMap((p) => Object.keys(p.deadlines)),
+  });
+  const outages = new OutageStore(redis, config.INTERVENE_PREFIX, opts.clock ? { clock: opts.clock } : {});
+  const outageQueue = createOutageQueue(queueConnection, prefix);
   const engine = new Engine({
     store,
     policies,
     policyStore,
+    outages,
     log,
     onCommitted: dispatcher.enqueue,
+    observer: metrics.observer,
     timerHorizonMs: timerAheadMs(config),
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const secrets = resolveSecrets(policyList, config.env, config.INTERVENE_VAR_DIR, log);
+  const access = new AccessLog(redis, accessPrefixOf(config));
+  const erasure = new Erasure({
+    store,
+    access,
+    policyOf: async (stored) => {
+      const found = await engine.get(stored.context.caseId);
+      if (!found) throw new Error(`case ${stored.context.caseId} disappeared`);
+      return found.policy;
+    },
+    log,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+  let retention: { stop(): Promise<void> } | undefined;
   const workers: Worker[] = [];
   let promoter: TimerPromoter | undefined;
 
@@ -133,13 +182,23 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     dispatcher,
     deadlineQueue,
     notifyQueue,
+    outages,
+    outageQueue,
+    intakeQueue,
+    metrics,
+    workers,
     secrets,
+    access,
+    erasure,
     redisServer: server,
-    startWorkers(only = ['deadlines', 'notify', 'dispatcher', 'intake']) {
+    startWorkers(only = ['deadlines', 'notify', 'dispatcher', 'intake', 'reports']) {
       if (only.includes('intake')) {
         workers.push(startIntakeWorker({ connection: queueClient(url), prefix, engine }));
       }
-      if (only.includes('dispatcher')) dispatcher.start(config.INTERVENE_SWEEP_INTERVAL_MS);
+      if (only.includes('dispatcher')) {
+        dispatcher.start(config.INTERVENE_SWEEP_INTERVAL_MS);
+        retention = erasure.start(config.INTERVENE_RETENTION_INTERVAL_MS);
+      }
       if (only.includes('deadlines')) {
         // The horizon always covers the lead plus two promotion rounds, so no timer is promoted late.
         const aheadMs = timerAheadMs(config);
@@ -152,16 +211,32 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
         });
         promoter.start(config.INTERVENE_TIMER_PROMOTE_INTERVAL_MS);
         workers.push(
+          startOutageWorker({
+            connection: queueClient(url),
+            prefix,
+            deps: { engine, outages, actor: SYSTEM_ACTOR, log },
+          }),
+        );
+        workers.push(
           startDeadlineWorker({
             connection: queueClient(url),
             prefix,
             concurrency: config.INTERVENE_DEADLINE_CONCURRENCY,
             lockDuration: config.INTERVENE_LOCK_MS,
             stalledInterval: config.INTERVENE_STALLED_INTERVAL_MS,
+            onFired: metrics.deadlineFired,
             fire: (job, jobId) =>
-              engine.apply(job.caseId, { type: 'DEADLINE', name: job.name, epoch: job.epoch }, SYSTEM_ACTOR, {
-                idempotencyKey: jobId,
-              }),
+              engine.apply(
+                job.caseId,
+                {
+                  type: 'DEADLINE',
+                  name: job.name,
+                  epoch: job.epoch,
+                  ...(job.warning === undefined ? {} : { warning: job.warning }),
+                },
+                SYSTEM_ACTOR,
+                { idempotencyKey: jobId },
+              ),
           }),
         );
       }
@@ -174,17 +249,29 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
             prefix,
             concurrency: config.INTERVENE_NOTIFY_CONCURRENCY,
             log,
+            onOutcome: metrics.delivery,
+            lockDuration: config.INTERVENE_LOCK_MS,
+            stalledInterval: config.INTERVENE_STALLED_INTERVAL_MS,
+            // 4.2: payloads are decrypted here, at send time, and nowhere else.
+            open: (delivery) => store.codec.openDelivery(delivery),
             endpointFor: async (delivery) => {
               const policy = (await engine.get(delivery.caseId))?.policy;
               const webhook =
                 delivery.target.kind === 'department'
                   ? policy?.departments[delivery.target.department]?.webhook
-                  : policy?.notices?.customer?.webhook;
+                  : delivery.target.kind === 'owner'
+                    ? policy?.notices?.owner?.webhook
+                    : policy?.notices?.customer?.webhook;
               const secret = webhook && secrets.get(webhook.secretEnv);
               return webhook && secret ? { url: webhook.url, secret } : undefined;
             },
           }),
         );
+      }
+      if (only.includes('reports')) {
+        // 3.3: folds the report facts into the aggregates and runs the scheduled reports.
+        const reports = new Reports({ store, policies, log, ...(opts.clock ? { clock: opts.clock } : {}) });
+        workers.push(startReportsWorker({ connection: queueClient(url), prefix, reports, policies, log }));
       }
       for (const w of workers) w.on('error', (err) => log.error({ err: err.message }, 'worker error'));
       return workers;
@@ -193,7 +280,9 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
       await promoter?.stop();
       await Promise.all(workers.map((w) => w.close()));
       await dispatcher.stop();
-      await Promise.all([deadlineQueue.close(), notifyQueue.close()]);
+      await retention?.stop();
+      await Promise.all([deadlineQueue.close(), notifyQueue.close(), intakeQueue.close(), outageQueue.close()]);
+      metrics.close();
       await Promise.all(workers.map((w) => w.disconnect()));
       redis.disconnect();
       queueConnection.disconnect();

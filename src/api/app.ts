@@ -10,15 +10,21 @@ import { Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
 import { parseEvent, parseOpenCase } from '../domain/events.ts';
 import { handoffDeliveryId } from '../engine/effects.ts';
 import { caseView } from '../engine/view.ts';
+import { registerMetricsRoute, sendReadiness } from '../metrics/http.ts';
+import { isOpsPath, opsWeb } from '../ops/web.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { Runtime } from '../runtime.ts';
 import type { StoredCase } from '../store/case-store.ts';
+import { registerClockRoutes } from './clock-routes.ts';
 import { HttpIdempotency } from './idempotency.ts';
 import type { KeyRing, Principal } from './keys.ts';
 import { listCases, parseListQuery } from './list.ts';
-import { viewFor } from './mask.ts';
+import { historyFor, viewFor } from './mask.ts';
 import { openApiDocument, referencePage } from './openapi.ts';
+import { installPrivacy, pathForProblems } from './privacy.ts';
 import { isRedisDown, problem, problemOf, sendProblem } from './problem.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { registerReportRoutes } from './reports.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,7 +45,13 @@ const PUBLIC = new Set(['/healthz', '/readyz', '/v1/openapi.json', '/v1/docs']);
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const { runtime, keys } = opts;
   const { engine } = runtime;
-  const idempotency = new HttpIdempotency(runtime.redis, runtime.config.INTERVENE_PREFIX);
+  // 4.2: kept answers are sealed under their case's data key.
+  const idempotency = new HttpIdempotency(
+    runtime.redis,
+    runtime.config.INTERVENE_PREFIX,
+    undefined,
+    runtime.store.codec,
+  );
   const app = Fastify({
     loggerInstance: (opts.log ?? runtime.log) as FastifyBaseLogger,
     // No per-request log lines: the engine logs what matters (Fastify 5's LogController replaces the old flag).
@@ -47,6 +59,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Errors Fastify raises before routing (e.g. a malformed URL) are problems too.
     frameworkErrors: (error, _request, reply) => sendProblem(reply as unknown as FastifyReply, problemOf(error)),
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
+    // Path parameters up to 256 characters: a customer id may have 128 (DELETE /v1/customers/{id}/personal-data).
+    routerOptions: { maxParamLength: 256 },
     return503OnClosing: true,
   });
 
@@ -61,13 +75,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
       reply,
-      problem(404, 'NOT_FOUND', 'Not found', `no route ${request.method} ${request.url.split('?')[0]}`),
+      problem(404, 'NOT_FOUND', 'Not found', `no route ${request.method} ${pathForProblems(request.url)}`),
     ),
   );
 
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0] as string;
-    if (PUBLIC.has(path)) return;
+    // /ops has its own login (session cookie or bearer key) and roles: src/ops/web.ts.
+    if (PUBLIC.has(path) || isOpsPath(path)) return;
     const header = request.headers.authorization;
     const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     const principal = key ? keys.authenticate(key) : undefined;
@@ -81,19 +96,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     request.principal = principal;
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const ok = await Promise.race([
-      runtime.redis.ping().then(
-        () => true,
-        () => false,
-      ),
-      new Promise<boolean>((r) => setTimeout(() => r(false), 900)),
-    ]);
-    return ok
-      ? { status: 'ready' }
-      : sendProblem(reply, problem(503, 'UNAVAILABLE', 'Not ready', 'Redis is unreachable'));
+  // 6.1 access log, rate limits per key, erasure and access-log routes (src/api/privacy.ts).
+  installPrivacy(app, {
+    access: runtime.access,
+    erasure: runtime.erasure,
+    limiter: new RateLimiter(runtime.redis, runtime.access.prefix, {
+      people: runtime.config.INTERVENE_RATE_LIMIT,
+      service: runtime.config.INTERVENE_RATE_LIMIT_SERVICE,
+    }),
   });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => sendReadiness(runtime, reply));
+  registerMetricsRoute(app, runtime);
   app.get('/v1/openapi.json', async () => openApiDocument());
   app.get('/v1/docs', async (_request, reply) => reply.type('text/html; charset=utf-8').send(referencePage()));
 
@@ -200,9 +215,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get<{ Params: { id: string } }>('/v1/cases/:id/history', async (request) => {
-    await view(request.params.id, principalOf(request));
-    return { items: await runtime.store.history(request.params.id) };
+    const principal = principalOf(request);
+    const found = await engine.get(request.params.id);
+    if (!found) throw new NotFound(`case ${request.params.id} does not exist`);
+    assertMayRead(principal, found.stored);
+    const items = await runtime.store.history(request.params.id);
+    return { items: historyFor(request.params.id, items, principal, found.policy) };
   });
+
+  registerClockRoutes(app, { runtime, principalOf, canRead: (id, principal) => view(id, principal) });
+  registerReportRoutes(app, { runtime, principalOf });
 
   app.get('/v1/cases', async (request) => {
     const query = parseListQuery(request.query as Record<string, unknown>);
@@ -225,6 +247,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const current = runtime.policies.current(request.params.id);
     return { ...summary(current), versions: versions.map((p) => summary(p)) };
   });
+
+  await app.register(opsWeb, { prefix: '/ops', runtime, keys });
 
   return app;
 }

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { CaseCodec } from '../privacy/codec.ts';
+import { problem } from './problem.ts';
 
 // HTTP `Idempotency-Key` (IETF draft): a replay returns the first response; another body under the
 // same key is 422; the same key while the first request is in flight is 409. Scoped to the API key.
 // The engine's own idempotency record sits under this, inside the atomic commit.
+// 4.2: a kept answer that shows a case is sealed under that case's data key, so it never sits in Redis
+// in clear and an erasure makes it unreadable; its replay then answers 410.
 
 export type Claim =
   | { readonly kind: 'new' }
@@ -17,11 +21,13 @@ export class HttpIdempotency {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #ttlSec: number;
+  readonly #codec: CaseCodec | undefined;
 
-  constructor(redis: Redis, prefix: string, ttlSec = 86_400) {
+  constructor(redis: Redis, prefix: string, ttlSec = 86_400, codec?: CaseCodec) {
     this.#redis = redis;
     this.#prefix = prefix;
     this.#ttlSec = ttlSec;
+    this.#codec = codec;
   }
 
   static fingerprint(method: string, url: string, body: unknown): string {
@@ -40,16 +46,24 @@ export class HttpIdempotency {
     if (placed === 'OK') return { kind: 'new' };
     const text = await this.#redis.get(k);
     if (!text) return this.claim(principal, key, fingerprint);
-    const record = JSON.parse(text) as { f: string; s?: number; b?: unknown };
+    const record = JSON.parse(text) as { f: string; s?: number; b?: unknown; z?: { c: string; s: string } };
     if (record.f !== fingerprint) return { kind: 'mismatch' };
     if (record.s === undefined) return { kind: 'in-flight' };
+    if (record.z && this.#codec) {
+      const body = await this.#codec.openBody(record.z);
+      if (body === undefined) return { kind: 'replay', status: 410, body: ERASED };
+      return { kind: 'replay', status: record.s, body };
+    }
     return { kind: 'replay', status: record.s, body: record.b };
   }
 
   async complete(principal: string, key: string, fingerprint: string, status: number, body: unknown): Promise<void> {
+    const caseId = status < 300 ? (body as { id?: unknown } | null)?.id : undefined;
+    const kept =
+      this.#codec && typeof caseId === 'string' ? { z: await this.#codec.sealBody(caseId, body) } : { b: body };
     await this.#redis.set(
       this.#key(principal, key),
-      JSON.stringify({ f: fingerprint, s: status, b: body }),
+      JSON.stringify({ f: fingerprint, s: status, ...kept }),
       'EX',
       this.#ttlSec,
     );
@@ -60,3 +74,10 @@ export class HttpIdempotency {
     await this.#redis.del(this.#key(principal, key));
   }
 }
+
+const ERASED = problem(
+  410,
+  'PERSONAL_DATA_ERASED',
+  'Gone',
+  'the first answer to this Idempotency-Key showed personal data that has since been erased (4.2)',
+);

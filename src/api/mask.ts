@@ -1,49 +1,31 @@
 import type { Policy } from '../policy/policy.ts';
+import { projectCustomer, projectHistory, projectView } from '../privacy/projection.ts';
 import type { Principal } from './keys.ts';
+
+// 4.1 / 4.2: every surface shows a case through these; the rules live in src/privacy (classification.ts
+// says what each field is, projection.ts what each role and department sees of it).
 
 type Customer = { id: string; name: string; phone?: string; email?: string };
 
-const maskName = (name: string) => `${[...name][0] ?? ''}${'*'.repeat(Math.max(1, [...name].length - 1))}`;
-const maskPhone = (phone: string) => `${'*'.repeat(Math.max(0, phone.length - 4))}${phone.slice(-4)}`;
-const maskEmail = (email: string) => email.replace(/^(.).*(@.*)$/, '$1***$2');
-
-/**
- * 4.2: customer data as the caller may see it. CS roles and backends see it whole; a department sees
- * the fields its policy entry lists (4.1); ops and auditors see it masked.
- */
+/** Customer data as the caller may see it: whole, the department's listed fields, or masked. */
 export function customerFor(customer: Customer, principal: Principal, policy: Policy): Partial<Customer> {
-  if (['service', 'agent', 'supervisor'].includes(principal.role)) return customer;
-  if (principal.role === 'department') {
-    const fields = new Set(policy.departments[principal.department ?? '']?.fields ?? []);
-    const out: Partial<Customer> = { id: customer.id };
-    if (fields.has('customer.name')) out.name = customer.name;
-    if (fields.has('customer.phone') && customer.phone) out.phone = customer.phone;
-    if (fields.has('customer.email') && customer.email) out.email = customer.email;
-    return out;
-  }
-  return {
-    id: customer.id,
-    name: maskName(customer.name),
-    ...(customer.phone ? { phone: maskPhone(customer.phone) } : {}),
-    ...(customer.email ? { email: maskEmail(customer.email) } : {}),
-  };
+  return projectCustomer(customer, principal, policy.departments);
 }
 
-/** 4.1: the case view a caller may see — customer per role, and for a department only its listed case fields. */
-export function viewFor<V extends { customer: Customer; subject?: string; amount?: unknown; externalRef?: string }>(
+/**
+ * The case view a caller may see. CS roles and backends see it whole; a department the fields its
+ * policy entry lists (4.1); ops and auditors see personal data masked and free text withheld (4.2).
+ * What personal data it showed is recorded for the access log of the request (6.1).
+ */
+export function viewFor<V extends { id: string; customer: Customer }>(
   view: V,
   principal: Principal,
   policy: Policy,
 ): Omit<V, 'customer'> & { customer: Partial<Customer> } {
-  const customer = customerFor(view.customer, principal, policy);
-  if (principal.role !== 'department') return { ...view, customer };
-  const fields = new Set(policy.departments[principal.department ?? '']?.fields ?? []);
-  const { subject, amount, externalRef, ...rest } = view;
-  return {
-    ...rest,
-    customer,
-    ...(fields.has('subject') && subject !== undefined ? { subject } : {}),
-    ...(fields.has('amount') && amount !== undefined ? { amount } : {}),
-    ...(fields.has('externalRef') && externalRef !== undefined ? { externalRef } : {}),
-  } as unknown as Omit<V, 'customer'> & { customer: Partial<Customer> };
+  return projectView(view, principal, policy.departments);
+}
+
+/** The audit trail as the caller may see it: each event's free text by the same rules. */
+export function historyFor(caseId: string, entries: readonly object[], principal: Principal, policy: Policy): object[] {
+  return projectHistory(caseId, entries, principal, policy.departments);
 }

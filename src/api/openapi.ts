@@ -3,6 +3,7 @@ import { declareOutageSchema, endOutageSchema } from '../deadlines/outages.ts';
 import { eventSchemas, openCaseSchema } from '../domain/events.ts';
 import { moneySchema } from '../domain/money.ts';
 import { listQuerySchema } from './list.ts';
+import { privacyOpenApi } from './privacy.ts';
 import { reportOpenApi } from './reports.ts';
 import {
   auditEntrySchema,
@@ -37,6 +38,9 @@ const PROBLEM_TEXT: Record<number, string> = {
   413: 'body too large',
   415: 'not application/json',
   422: 'refused by the agreement (clause in `clause`), or Idempotency-Key reused with another body',
+  410: 'the first answer to this Idempotency-Key showed personal data since erased (4.2)',
+  414: 'a path parameter is too long',
+  429: 'too many requests for this API key (Retry-After says when to try again)',
   503: 'Redis unavailable; retry with the same Idempotency-Key',
 };
 const idempotencyKey = {
@@ -58,6 +62,7 @@ export function openApiDocument(): object {
     Object.entries(eventSchemas).map(([type, s]) => [`Event${type}`, schema(s, 'input')]),
   );
   const reports = reportOpenApi(schema, problems);
+  const privacy = privacyOpenApi(schema, problems);
   cached = {
     openapi: '3.1.0',
     info: {
@@ -251,6 +256,7 @@ export function openApiDocument(): object {
         },
       },
       ...reports.paths,
+      ...privacy.paths,
       '/healthz': {
         get: {
           operationId: 'health',
@@ -295,6 +301,7 @@ export function openApiDocument(): object {
         Outage: schema(outageSchema),
         DeadlineExplanation: schema(deadlineExplanationSchema),
         ...reports.schemas,
+        ...privacy.schemas,
       },
     },
   };

@@ -42,8 +42,11 @@ export function problemOf(error: unknown): Problem {
   }
   if (error instanceof DomainError) return problem(400, error.code, 'Invalid request', error.message);
   const fastify = error as Partial<FastifyError> & { statusCode?: number };
-  if (fastify.code === 'FST_ERR_BAD_URL')
-    return problem(400, 'BAD_URL', 'Bad request', fastify.message ?? 'malformed URL');
+  // 4.2: these messages quote the URL, which may hold a customer id: answered without it.
+  if (fastify.code === 'FST_ERR_BAD_URL') return problem(400, 'BAD_URL', 'Bad request', 'the URL is malformed');
+  if (fastify.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return problem(414, 'URI_TOO_LONG', 'URI too long', 'a path parameter is longer than 256 characters');
+  }
   if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
     return problem(413, 'BODY_TOO_LARGE', 'Body too large', fastify.message ?? '');
   if (fastify.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
@@ -54,7 +57,14 @@ export function problemOf(error: unknown): Problem {
     fastify.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
     error instanceof SyntaxError
   ) {
-    return problem(400, 'MALFORMED_JSON', 'Malformed JSON', fastify.message ?? 'the body is not valid JSON');
+    // 4.2: never echo the body: a parser's SyntaxError may quote it (V8: `Unexpected token …, "<body>" is not valid JSON`).
+    const position = /at position (\d+)/.exec(fastify.message ?? '')?.[1];
+    const where = position === undefined ? '' : ` (at position ${position})`;
+    const detail =
+      fastify.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || /prototype/.test(fastify.message ?? '')
+        ? (fastify.message ?? 'the body is not valid JSON')
+        : `the body is not valid JSON${where}`;
+    return problem(400, 'MALFORMED_JSON', 'Malformed JSON', detail);
   }
   if (fastify.statusCode && fastify.statusCode >= 400 && fastify.statusCode < 500) {
     return problem(fastify.statusCode, fastify.code ?? 'BAD_REQUEST', 'Bad request', fastify.message ?? '');

@@ -7,10 +7,15 @@ import { loadConfig } from '../config.ts';
 import { DomainError } from '../domain/errors.ts';
 import { parseEvent, parseOpenCase } from '../domain/events.ts';
 import { ROLES, type Role } from '../domain/vocabulary.ts';
-import { caseView } from '../engine/view.ts';
 import { createLogger } from '../log.ts';
 import { listDead, redrive } from '../notify/dead-letters.ts';
 import { createRuntime, type Runtime } from '../runtime.ts';
+import { CLOCK_USAGE, runClockCommand } from './clocks.ts';
+import { machineCommand } from './machine.ts';
+import { OPS_USAGE, runOpsCommand } from './ops.ts';
+import { cliHistory, cliView, PRIVACY_USAGE, runPrivacyCommand } from './privacy.ts';
+import { REPORT_USAGE, reportCommand } from './report.ts';
+import { SIMULATE_USAGE, simulateCommand } from './simulate.ts';
 
 const HELP = `intervene — drive intervention cases by hand
 
@@ -22,12 +27,19 @@ Usage:
   intervene keys create --role ROLE --name NAME [--department ID]
   intervene deliveries list --dead
   intervene deliveries redrive (ID | --all)
+${OPS_USAGE}
+${CLOCK_USAGE}
+  intervene machine diagram [--format mermaid|svg] [--contract ID] [--highlight STATE]   (--help for more)
+${SIMULATE_USAGE}
+${REPORT_USAGE}
+${PRIVACY_USAGE}
 
 Options:
   --as ROLE            act as this role (${ROLES.join(', ')}); default service
   --department ID      the department, with --as department
   --name NAME          who is acting (recorded in the audit trail); default cli
   --json               print JSON (machine-readable)
+  --config FILE        a YAML configuration file (docs/ops.md); the environment wins over it
   -h, --help           this text
 
 Bodies use the names of the public vocabulary (README, "Events").
@@ -49,13 +61,13 @@ class UsageError extends Error {}
 
 /** Appends a hashed key to INTERVENE_KEYS (or the development keys file) and prints the key once. */
 function createKeyCommand(
-  values: { as: string; name: string; department?: string; role?: string; json: boolean },
+  values: { as: string; name: string; department?: string; role?: string; json: boolean; config?: string },
   out: (s: string) => void,
 ): number {
   const role = values.role ?? values.as;
   if (!(ROLES as readonly string[]).includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
   if (values.name === 'cli') throw new UsageError('--name NAME is required: it identifies the key in the audit trail');
-  const config = loadConfig();
+  const config = loadConfig(process.env, values.config ? { file: values.config } : {});
   const file = config.INTERVENE_KEYS ?? join(config.INTERVENE_VAR_DIR, 'keys.yaml');
   const key = createKey(file, {
     name: values.name,
@@ -81,6 +93,22 @@ function body(values: { file?: string | undefined; 'json-body'?: string | undefi
 }
 
 export async function run(argv: string[], out: (s: string) => void): Promise<number> {
+  // Its own flags (--format, --contract, --highlight): parsed by src/cli/machine.ts.
+  if (argv[0] === 'machine') return machineCommand(argv.slice(1), { out, err: (s) => process.stderr.write(`${s}\n`) });
+  // What-if runs of a scripted case (docs/simulator.md): its own flags, no Redis, no configuration.
+  if (argv[0] === 'simulate')
+    return simulateCommand(argv.slice(1), { out, err: (s) => process.stderr.write(`${s}\n`) });
+  // Service-data reports (docs/reports.md): its own flags.
+  if (argv[0] === 'report') return reportCommand(argv.slice(1), { out, err: (s) => process.stderr.write(`${s}\n`) });
+  // case why, outage declare|end|list, policy migrate: src/cli/clocks.ts (docs/clocks.md).
+  const clocks = await runClockCommand(argv, { out, err: (s) => process.stderr.write(`${s}\n`) });
+  if (clocks !== undefined) return clocks;
+  // serve, worker, cases list, deadlines list, policy check, config print: src/cli/ops.ts (docs/ops.md).
+  const ops = await runOpsCommand(argv, { out, err: (s) => process.stderr.write(`${s}\n`) });
+  if (ops !== undefined) return ops;
+  // data rotate|status|keys generate|erase|retention, access log|verify: src/cli/privacy.ts (docs/privacy.md).
+  const privacy = await runPrivacyCommand(argv, { out, err: (s) => process.stderr.write(`${s}\n`) });
+  if (privacy !== undefined) return privacy;
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -97,6 +125,7 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
       dead: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      config: { type: 'string' },
     },
   });
   const [group, command, id] = positionals;
@@ -114,7 +143,7 @@ export async function run(argv: string[], out: (s: string) => void): Promise<num
   } as Actor;
   const print = (value: unknown, text: () => string) => out(values.json ? JSON.stringify(value, null, 2) : text());
 
-  const config = loadConfig();
+  const config = loadConfig(process.env, values.config ? { file: values.config } : {});
   const runtime = await createRuntime(config, createLogger(values.json ? 'silent' : 'warn', process.stderr));
   try {
     if (group === 'deliveries') return await deliveries(runtime, command, id, values, print);
@@ -166,7 +195,8 @@ async function dispatch(
   const show = async (caseId: string) => {
     const found = await engine.get(caseId);
     if (!found) throw new DomainError('NOT_FOUND', `case ${caseId} does not exist`);
-    const view = caseView(found.stored, found.policy);
+    // 4.2: as the acting role may see it, the read recorded in the access log (6.1).
+    const view = await cliView(runtime, actor, found);
     print(view, () =>
       [
         `${view.id}  ${view.state}  v${view.version}  ${view.contractId}@${view.policyVersion}  ${view.category}/${view.channel}`,
@@ -201,7 +231,7 @@ async function dispatch(
       return 0;
     case 'history': {
       if (!id) throw new UsageError('case history needs a case ID');
-      const entries = (await engine.store.history(id)) as {
+      const entries = (await cliHistory(runtime, actor, id)) as {
         v: number;
         at: string;
         event: string;

@@ -128,8 +128,10 @@ export class Dispatcher {
     const deliveries = entries.filter((e): e is Delivery => e.kind === 'deliver');
     const cancels = entries.filter((e): e is TimerCancel => e.kind === 'timer.cancel');
     if (deliveries.length > 0) {
+      // 4.2: the delivery record holds the payload sealed (entries of this process's own commits arrive in clear).
+      const sealed = await Promise.all(deliveries.map((d) => store.codec.sealDelivery(d)));
       const pipe = store.redis.pipeline();
-      for (const d of deliveries) {
+      for (const d of sealed) {
         const key = store.keys.forCase(d.caseId).delivery(d.id);
         pipe.hsetnx(key, 'entry', JSON.stringify(d)).hsetnx(key, 'status', 'pending');
       }
@@ -145,7 +147,9 @@ export class Dispatcher {
     }
     // A cancel that misses (the job is running) is harmless: the epoch check drops the stale firing.
     if (deadlines) {
-      await Promise.all(cancels.map((t) => deadlines.remove(timerJobId(t.caseId, t.name, t.epoch, t.warning)).catch(() => 0)));
+      await Promise.all(
+        cancels.map((t) => deadlines.remove(timerJobId(t.caseId, t.name, t.epoch, t.warning)).catch(() => 0)),
+      );
     }
     const del = store.redis.pipeline();
     for (const [partition, entries] of batch) del.xdel(store.keys.outbox(partition), ...entries.map((e) => e.id));

@@ -3,16 +3,17 @@ import type { Logger } from 'pino';
 import { initialTransition, transition } from 'xstate';
 import { type CaseMachine, createCaseMachine } from '../../machines/case.machine.ts';
 import { clauseOf } from '../../machines/clauses.ts';
+import { elapsedOf } from '../../machines/clocks.ts';
 import { explainRefusal } from '../../machines/refusals.ts';
 import { deadlineRefusal } from '../../machines/rules.ts';
 import type { Actor, CaseContext, MachineEvent } from '../../machines/types.ts';
-import { elapsedOf } from '../../machines/clocks.ts';
 import type { OutageStore } from '../deadlines/outages.ts';
 import { Conflict, EventRefused, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
 import type { CaseEvent, OpenCase } from '../domain/events.ts';
 import { BASE_CATEGORIES } from '../domain/vocabulary.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { PolicyRegistry } from '../policy/registry.ts';
+import { reportFact } from '../reports/facts.ts';
 import { CaseStore, type StoredCase } from '../store/case-store.ts';
 import { indexOps } from '../store/indexes.ts';
 import type { PolicyStore } from '../store/policy-store.ts';
@@ -337,7 +338,18 @@ export class Engine {
     const [next] = transition(machine, snapshot, { ...full, at, actor } as MachineEvent);
     const state = String(next.value);
     const version = stored.version + 1;
-    const audit = auditEntry(version, at, actor, 'MIGRATE', stored.state, state, '6.1', next.context, full, stored.context);
+    const audit = auditEntry(
+      version,
+      at,
+      actor,
+      'MIGRATE',
+      stored.state,
+      state,
+      '6.1',
+      next.context,
+      full,
+      stored.context,
+    );
     return this.#commit({
       caseId,
       before: stored,
@@ -385,6 +397,8 @@ export class Engine {
       audit: c.audit,
       result,
       outbox,
+      // 3.3: the event's report fact, appended to the partition's facts stream in the same commit.
+      fact: reportFact(c.policy, before?.context, context, c.audit),
     });
     switch (committed.kind) {
       case 'stale':

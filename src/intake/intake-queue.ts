@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -39,6 +40,20 @@ const jobSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/**
+ * 4.2: a job's body carries personal data in clear (BullMQ stores job data as is), so once the job is
+ * decided its body is replaced by a hash of it: the finished job keeps its outcome and its idempotency
+ * (the producer compares hashes), and no longer the customer's data. A job still waiting or being
+ * retried keeps its body until then.
+ */
+export function scrubIntake<J extends { body: unknown }>(data: J): J {
+  if (typeof data !== 'object' || data === null) return data;
+  const body = data.body as { scrubbed?: unknown } | null;
+  if (body && typeof body === 'object' && typeof body.scrubbed === 'string') return data;
+  const text = JSON.stringify(data.body) ?? 'null';
+  return { ...data, body: { scrubbed: createHash('sha256').update(text).digest('hex') } };
+}
+
 export function createIntakeQueue(connection: Redis, prefix: string): Queue<IntakeJob> {
   return new Queue<IntakeJob>(INTAKE_QUEUE, {
     connection,
@@ -63,14 +78,19 @@ export function startIntakeWorker(opts: { connection: Redis; prefix: string; eng
         const data = parsed.data;
         const actor = data.actor as Actor;
         const key = { idempotencyKey: `intake:${job.id}` };
-        if (data.kind === 'open') return await opts.engine.open(parseOpenCase(data.body), actor, key);
-        return await opts.engine.apply(data.caseId, parseEvent(data.body), actor, {
-          ...key,
-          ...(data.ifMatch === undefined ? {} : { expectedVersion: data.ifMatch }),
-        });
+        const result =
+          data.kind === 'open'
+            ? await opts.engine.open(parseOpenCase(data.body), actor, key)
+            : await opts.engine.apply(data.caseId, parseEvent(data.body), actor, {
+                ...key,
+                ...(data.ifMatch === undefined ? {} : { expectedVersion: data.ifMatch }),
+              });
+        await job.updateData(scrubIntake(job.data));
+        return result;
       } catch (error) {
         // A decided refusal or bad input will not change on retry: fail the job for good, with the reason.
         if (error instanceof DomainError && error.code !== 'VERSION_CONFLICT') {
+          await job.updateData(scrubIntake(job.data));
           throw new UnrecoverableError(
             JSON.stringify({ code: error.code, message: error.message, clause: error.clause, errors: error.errors }),
           );

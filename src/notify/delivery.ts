@@ -45,6 +45,13 @@ export interface NotifyWorkerOptions {
   readonly timeoutMs?: number;
   readonly concurrency?: number;
   readonly log?: Logger;
+  /** Told what each attempt came to (metrics): `failed` is an attempt to be retried, `dead` out of attempts. */
+  readonly onOutcome?: (outcome: 'delivered' | 'failed' | 'dead' | 'no_endpoint') => void;
+  /** How soon a job held by a stopped or killed worker is re-run (INTERVENE_LOCK_MS, INTERVENE_STALLED_INTERVAL_MS). */
+  readonly lockDuration?: number;
+  readonly stalledInterval?: number;
+  /** 4.2: opens the sealed payload at send time; `undefined` when the customer's data was erased since. */
+  readonly open?: (delivery: Delivery) => Promise<Delivery | undefined>;
 }
 
 /**
@@ -57,12 +64,20 @@ export function startNotifyWorker(opts: NotifyWorkerOptions): Worker<NotifyJob> 
     async (job) => {
       const key = opts.keys.delivery(job.data.partition, job.data.id);
       const [entry, status] = await opts.redis.hmget(key, 'entry', 'status');
-      if (!entry || status === 'delivered' || status === 'no_endpoint') return status ?? 'missing';
-      const delivery = JSON.parse(entry) as Delivery;
-      const endpoint = await opts.endpointFor(delivery);
+      if (!entry || status === 'delivered' || status === 'no_endpoint' || status === 'erased')
+        return status ?? 'missing';
+      const stored = JSON.parse(entry) as Delivery;
+      const endpoint = await opts.endpointFor(stored);
       if (!endpoint) {
         await opts.redis.hset(key, 'status', 'no_endpoint');
+        opts.onOutcome?.('no_endpoint');
         return 'no_endpoint';
+      }
+      const delivery = opts.open ? await opts.open(stored) : stored;
+      if (!delivery) {
+        // The customer's personal data was erased after this was queued: it is not sent (4.2).
+        await opts.redis.hset(key, 'status', 'erased');
+        return 'erased';
       }
       const body = JSON.stringify(delivery.body);
       const headers = signatureHeaders(endpoint.secret, delivery.id, Math.floor(Date.now() / 1000), body);
@@ -78,22 +93,33 @@ export function startNotifyWorker(opts: NotifyWorkerOptions): Worker<NotifyJob> 
         // Unreachable receiver (refused, reset, timed out): retried like an error answer.
         const reason = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
         await opts.redis.hset(key, 'status', 'retrying', 'lastError', `unreachable: ${reason}`);
+        opts.onOutcome?.('failed');
         throw error;
       }
       await response.body?.cancel();
       if (!response.ok) {
         await opts.redis.hset(key, 'status', 'retrying', 'lastError', `HTTP ${response.status}`);
+        opts.onOutcome?.('failed');
         throw new Error(`receiver answered ${response.status}`);
       }
       await opts.redis.hset(key, 'status', 'delivered', 'deliveredAt', new Date().toISOString());
+      opts.onOutcome?.('delivered');
       return 'delivered';
     },
     // Deliveries are deduplicated by their record and webhook-id: a stalled one is retried, not failed.
-    { connection: opts.connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 16, maxStalledCount: 1_000 },
+    {
+      connection: opts.connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency ?? 16,
+      maxStalledCount: 1_000,
+      ...(opts.lockDuration ? { lockDuration: opts.lockDuration } : {}),
+      ...(opts.stalledInterval ? { stalledInterval: opts.stalledInterval } : {}),
+    },
   );
   worker.on('failed', (job, error) => {
     if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
     // Out of attempts: a dead letter, kept for ops to inspect and redrive.
+    opts.onOutcome?.('dead');
     const key = opts.keys.delivery(job.data.partition, job.data.id);
     void opts.redis
       .multi()

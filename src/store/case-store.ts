@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { CaseContext } from '../../machines/types.ts';
+import type { DataKeyRing } from '../privacy/cipher.ts';
+import { CaseCodec } from '../privacy/codec.ts';
+import { dataKeysFor } from '../privacy/data-keys.ts';
 import type { IndexOp } from './indexes.ts';
 import { Keys, partitionOf } from './keys.ts';
 
@@ -31,6 +34,8 @@ export interface CommitRequest {
   readonly audit: object;
   readonly result: object;
   readonly outbox: readonly object[];
+  /** 3.3: the event's report fact (src/reports/facts.ts), appended to the partition's facts stream. */
+  readonly fact?: object | undefined;
 }
 
 export type CommitOutcome =
@@ -39,12 +44,11 @@ export type CommitOutcome =
   | { readonly kind: 'conflict' }
   | { readonly kind: 'stale'; readonly version: number };
 
-function parseCase(text: string): StoredCase {
+/** The case string `<version>\n<snapshot>`; personal fields are opened by the codec (src/privacy). */
+function parseCase(codec: CaseCodec, caseId: string, text: string): StoredCase {
   const newline = text.indexOf('\n');
-  return {
-    version: Number(text.slice(0, newline)),
-    ...(JSON.parse(text.slice(newline + 1)) as Omit<StoredCase, 'version'>),
-  };
+  const version = Number(text.slice(0, newline));
+  return { version, ...(codec.openSnapshot(caseId, version, text.slice(newline + 1)) as Omit<StoredCase, 'version'>) };
 }
 
 export type Replay = { readonly kind: 'replay'; readonly result: unknown } | { readonly kind: 'conflict' };
@@ -57,9 +61,16 @@ export class CaseStore {
   readonly keys: Keys;
   readonly idempotencyTtlSec: number;
 
-  constructor(redis: Redis, opts: { prefix: string; partitions: number; idempotencyTtlSec?: number }) {
+  /** 4.2: seals personal fields on write, opens them on read. */
+  readonly codec: CaseCodec;
+
+  constructor(
+    redis: Redis,
+    opts: { prefix: string; partitions: number; idempotencyTtlSec?: number; dataKeys?: DataKeyRing },
+  ) {
     this.redis = redis;
     this.keys = new Keys(opts.prefix, opts.partitions);
+    this.codec = new CaseCodec(opts.dataKeys ?? dataKeysFor(opts.prefix), redis, this.keys);
     this.idempotencyTtlSec = opts.idempotencyTtlSec ?? 86_400;
     if (!('intervene_commit' in redis)) {
       redis.defineCommand('intervene_commit', { lua: COMMIT_LUA });
@@ -81,7 +92,7 @@ export class CaseStore {
     const [err, text] = replies[0] ?? [];
     if (err) throw err;
     const replay = (replies[1]?.[1] as string | null) ?? undefined;
-    const stored = typeof text === 'string' ? parseCase(text) : undefined;
+    const stored = typeof text === 'string' ? parseCase(this.codec, caseId, text) : undefined;
     return { ...(stored ? { stored } : {}), ...(replay !== undefined ? { replay } : {}) };
   }
 
@@ -95,37 +106,44 @@ export class CaseStore {
 
   async commit(req: CommitRequest): Promise<CommitOutcome> {
     const k = this.keys.forCase(req.caseId);
-    const snapshot = JSON.stringify({
+    // 4.2: personal fields are sealed under the case's data key (src/privacy/codec.ts).
+    const { text: snapshot, key } = await this.codec.sealSnapshot(req.caseId, req.expectedVersion, {
       state: req.state,
       policyVersion: req.policyVersion,
       context: req.context,
       ...(req.opened ? { opened: req.opened } : {}),
     });
     const command = (this.redis as unknown as Record<string, CommitCommand>).intervene_commit as CommitCommand;
-    const indexKeys = req.indexes.map((op) => k.index(op.index));
+    const indexes = [...req.indexes, ...(await this.codec.indexOps(req.expectedVersion, req.context, req.indexes))];
+    const indexKeys = indexes.map((op) => k.index(op.index));
     const reply = await command.call(
       this.redis,
-      4 + indexKeys.length,
+      5 + indexKeys.length,
       k.case,
       k.audit,
       k.outbox,
       k.idempotency(req.idempotencyKey),
+      k.index('facts'),
       ...indexKeys,
       req.expectedVersion,
       snapshot,
       req.state,
       req.bodyHash,
       req.remember === false ? 0 : this.idempotencyTtlSec,
-      JSON.stringify(req.audit),
+      this.codec.sealAudit(req.caseId, req.audit as Record<string, unknown>, key.dek),
       req.caseId,
       JSON.stringify(req.result),
       req.outbox.length,
-      ...req.outbox.map((entry) => JSON.stringify(entry)),
-      ...req.indexes.map((op) => `${op.score === null ? '-' : `+${op.score}`} ${op.member ?? ''}`),
+      ...req.outbox.map((entry) =>
+        JSON.stringify(this.codec.sealOutbox(req.caseId, entry as Record<string, unknown>, key.dek)),
+      ),
+      ...indexes.map((op) => `${op.score === null ? '-' : `+${op.score}`} ${op.member ?? ''}`),
+      req.fact ? JSON.stringify(req.fact) : '',
     );
     const [kind, value = '', ...rest] = reply;
     switch (kind) {
       case 'ok':
+        this.codec.committed(req.caseId, Number(value), key);
         return { kind: 'ok', version: Number(value), outboxIds: rest };
       case 'replay':
         return { kind: 'replay', result: JSON.parse(value) };
@@ -138,7 +156,7 @@ export class CaseStore {
 
   async history(caseId: string): Promise<object[]> {
     const entries = await this.redis.lrange(this.keys.forCase(caseId).audit, 0, -1);
-    return entries.map((e) => JSON.parse(e) as object);
+    return this.codec.openAudit(caseId, entries);
   }
 
   /**

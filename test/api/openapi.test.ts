@@ -53,6 +53,8 @@ function servedRoutes(): string[] {
     stack.length = depth;
     stack.push(match[2] as string);
     const path = stack.join('').replace(/:(\w+)/g, '{$1}');
+    // The ops pages, Bull Board and the Prometheus scrape are not API routes (docs/dashboard.md, docs/ops.md).
+    if (path.startsWith('/ops') || path === '/metrics') continue;
     for (const method of (match[3] ?? '').split(',').map((m) => m.trim())) {
       if (method && method !== 'HEAD') routes.push(`${method} ${path}`);
     }

@@ -261,7 +261,7 @@ describe('reads by role', () => {
     expect(res.body.customer).toEqual({
       id: 'cust-9',
       name: '李**',
-      phone: '*************5678',
+      phone: '+86 139****5678',
       email: 'x***@example.com',
     });
     expect(res.text).not.toContain('1234');

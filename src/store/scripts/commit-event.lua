@@ -1,10 +1,11 @@
 #!lua
 -- Commits one accepted event of one case, all or nothing (DESIGN.md invariant 2).
--- KEYS: 1 case (a string: '<version>\n<snapshot JSON>'), 2 audit list, 3 outbox stream, 4 idempotency record, 5.. index sorted sets
+-- KEYS: 1 case (a string: '<version>\n<snapshot JSON>'), 2 audit list, 3 outbox stream, 4 idempotency record,
+--       5 report facts stream, 6.. index sorted sets
 -- ARGV: 1 expected version, 2 snapshot, 3 state, 4 body hash, 5 idempotency TTL (s), 6 audit entry,
 --       7 case id, 8 result, 9 number of outbox entries n, 10..9+n outbox entries,
 --       then one op per index key: '+<score> <member>' (add or move) or '- <member>' (remove);
---       an empty member means the case id.
+--       an empty member means the case id; last, the report fact ('' for none).
 --       An idempotency TTL of 0 means no record: an open is recognised by its case, whose id derives from the key.
 -- Returns {'ok', version, outbox ids...} | {'replay', result} | {'conflict', ''} | {'stale', version}
 
@@ -27,7 +28,7 @@ end
 
 -- Every check that could fail a write runs before the first write: a script error after a write
 -- would leave a partial commit (Redis does not roll scripts back).
-local kinds = {'string', 'list', 'stream', 'string'}
+local kinds = {'string', 'list', 'stream', 'string', 'stream'}
 for i = 1, #KEYS do
   local actual = redis.call('TYPE', KEYS[i])['ok']
   local expected = kinds[i] or 'zset'
@@ -47,8 +48,12 @@ end
 if remember then
   redis.call('SET', KEYS[4], ARGV[4] .. '\n' .. ARGV[8], 'EX', tonumber(ARGV[5]))
 end
-for k = 5, #KEYS do
-  local op = ARGV[9 + n + k - 4]
+-- 3.3: one compact, personal-data-free fact per accepted event, folded into the reports later.
+if ARGV[#ARGV] ~= '' then
+  redis.call('XADD', KEYS[5], '*', 'f', ARGV[#ARGV])
+end
+for k = 6, #KEYS do
+  local op = ARGV[9 + n + k - 5]
   local space = string.find(op, ' ', 1, true)
   local member = string.sub(op, space + 1)
   if member == '' then member = ARGV[7] end

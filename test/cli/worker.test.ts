@@ -1,0 +1,115 @@
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { stringify } from 'yaml';
+import { parsePolicy } from '../../src/policy/policy.ts';
+import { freePort } from '../../src/store/redis.ts';
+import { waitForState } from '../support/cases.ts';
+import { spawnCli } from '../support/cli.ts';
+import { Cleanup, tempDir } from '../support/faults.ts';
+import { exampleDocument, openCase } from '../support/policy.ts';
+import { agent, closeRuntime, dropPrefix, redisUrl, testRuntime, uniquePrefix } from '../support/runtime.ts';
+import { waitFor } from '../support/wait.ts';
+
+// `intervene worker --only deadlines,dispatcher --config FILE`: a worker process without the HTTP API,
+// configured by a file, fires the deadlines of cases another process opened, and stops cleanly.
+
+describe('intervene worker', () => {
+  it('runs only the workers asked for, from a configuration file, and stops cleanly on SIGTERM', async () => {
+    const cleanup = new Cleanup();
+    onTestFinished(() => cleanup.run());
+    const dir = tempDir(cleanup, 'cli-worker');
+    const doc = exampleDocument();
+    for (const d of Object.values(doc.deadlines) as Record<string, unknown>[]) {
+      d.clock = 'calendar';
+      delete d.calendar;
+    }
+    doc.warnings = { at: [] };
+    doc.deadlines.firstResponse.within = 'PT1S';
+    writeFileSync(join(dir, 'policy.yaml'), stringify(doc));
+    const rt = await testRuntime({ policies: [parsePolicy(doc, 'worker test policy')] });
+    cleanup.add(() => closeRuntime(rt));
+
+    const port = await freePort();
+    const file = join(dir, 'intervene.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        REDIS_URL: redisUrl(),
+        PORT: port,
+        INTERVENE_PREFIX: rt.config.INTERVENE_PREFIX,
+        INTERVENE_QUEUE_PREFIX: rt.config.INTERVENE_QUEUE_PREFIX,
+        INTERVENE_PARTITIONS: rt.config.INTERVENE_PARTITIONS,
+        INTERVENE_POLICIES: join(dir, 'policy.yaml'),
+        INTERVENE_VAR_DIR: rt.config.INTERVENE_VAR_DIR,
+        INTERVENE_GRACE_MS: 10_000,
+      }),
+    );
+    // Only LOG_LEVEL comes from the environment; everything else from the file.
+    const worker = spawnCli(
+      ['worker', '--only', 'deadlines,dispatcher', '--config', file],
+      { LOG_LEVEL: 'info' },
+      cleanup,
+    );
+    await waitFor(() => worker.stdout().includes('intervene running') || !worker.alive(), {
+      timeoutMs: 20_000,
+      what: 'the worker to start',
+    });
+    expect(worker.alive(), worker.stderr()).toBe(true);
+    expect(worker.stdout()).toContain('"workers":["deadlines","dispatcher"]');
+
+    // A case opened here misses its first response; the worker process fires it (3.1.3).
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const escalated = await waitForState(rt, caseId, 'escalated', 10_000);
+    expect(escalated.context.deadlines.firstResponse?.status).toBe('breached');
+    // No HTTP API in a worker process.
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+
+    worker.process.kill('SIGTERM');
+    const exit = await worker.exited;
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stdout).toContain('stopped cleanly');
+  }, 60_000);
+
+  it('stops gracefully through bin/intervene.js (npx intervene): the wrapper passes SIGTERM on', async () => {
+    const cleanup = new Cleanup();
+    onTestFinished(() => cleanup.run());
+    const prefix = uniquePrefix();
+    cleanup.add(async () => {
+      await dropPrefix(redisUrl(), `${prefix}:`);
+      await dropPrefix(redisUrl(), `${prefix}-bull`);
+    });
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      REDIS_URL: redisUrl(),
+      INTERVENE_PREFIX: `${prefix}:`,
+      INTERVENE_QUEUE_PREFIX: `${prefix}-bull`,
+      INTERVENE_VAR_DIR: join(tempDir(cleanup, 'cli-wrapper'), 'var'),
+      LOG_LEVEL: 'info',
+    };
+    const wrapper = spawn(process.execPath, ['bin/intervene.js', 'worker', '--only', 'dispatcher'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanup.add(() => wrapper.kill('SIGKILL'));
+    let out = '';
+    wrapper.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    wrapper.stderr.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => wrapper.once('close', (code) => resolve(code)));
+    await waitFor(() => out.includes('intervene running') || wrapper.exitCode !== null, {
+      timeoutMs: 20_000,
+      what: 'the worker to start',
+    });
+    expect(wrapper.exitCode, out).toBeNull();
+    wrapper.kill('SIGTERM');
+    expect(await exited, out).toBe(0);
+    expect(out).toContain('stopped cleanly');
+  }, 60_000);
+});

@@ -1,0 +1,59 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.ts';
+import { createLogger } from '../../src/log.ts';
+import { generateSecret } from '../../src/notify/sign.ts';
+import { type Policy, parsePolicy } from '../../src/policy/policy.ts';
+import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { exampleDocument } from './policy.ts';
+import { redisUrl, uniquePrefix } from './runtime.ts';
+import type { WebhookReceiver } from './webhook-receiver.ts';
+
+// Runtimes for the ops tests: process metrics on (as the service runs), webhooks on a local receiver.
+
+/** The example policy, every webhook on the receiver, wall-clock deadlines, no warnings. */
+export function receiverPolicy(
+  receiver: WebhookReceiver,
+  secrets: Record<string, string>,
+  within: Record<string, string>,
+): Policy {
+  const doc = exampleDocument();
+  const hook = (webhook: { url: string; secretEnv: string }, path: string) => {
+    webhook.url = receiver.url(path);
+    secrets[webhook.secretEnv] = generateSecret();
+    receiver.setSecret(path, secrets[webhook.secretEnv] as string);
+  };
+  for (const [id, department] of Object.entries<Record<string, any>>(doc.departments)) {
+    if (department.webhook) hook(department.webhook, `/dept/${id}`);
+  }
+  for (const [kind, notice] of Object.entries<Record<string, any>>(doc.notices ?? {})) {
+    if (notice.webhook) hook(notice.webhook, `/notices/${kind}`);
+  }
+  for (const d of Object.values(doc.deadlines) as Record<string, unknown>[]) {
+    d.clock = 'calendar';
+    delete d.calendar;
+  }
+  doc.warnings = { at: [] };
+  for (const [name, duration] of Object.entries(within)) doc.deadlines[name].within = duration;
+  return parsePolicy(doc, 'metrics test policy');
+}
+
+/** A test runtime that also exports the process metrics, as the service does. */
+export async function metricsRuntime(policy: Policy, env: Record<string, string> = {}): Promise<Runtime> {
+  const prefix = uniquePrefix();
+  const config = loadConfig({
+    INTERVENE_PREFIX: `${prefix}:`,
+    INTERVENE_QUEUE_PREFIX: `${prefix}-bull`,
+    INTERVENE_PARTITIONS: '4',
+    INTERVENE_VAR_DIR: join(tmpdir(), `intervene-test-var-${prefix}`),
+    INTERVENE_SWEEP_INTERVAL_MS: '200',
+    INTERVENE_NOTIFY_BACKOFF_MS: '100',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  return createRuntime(config, createLogger('silent'), {
+    redisUrl: redisUrl(),
+    policies: [policy],
+    processMetrics: true,
+  });
+}
