@@ -273,8 +273,14 @@ function summary(p: ReturnType<Runtime['policies']['all']>[number]) {
       within: d.within,
       clause: d.clause,
       clock: d.clock,
+      ...(d.calendar ? { calendar: d.calendar } : {}),
     })),
+    calendars: Object.values(p.calendars).map((c) => ({ id: c.id, version: c.version, timezone: c.timezone })),
+    warnings: p.document.warnings.at,
+    pauses: p.pauses,
+    dueDateOverride: p.dueDateOverride.roles,
     routes: p.escalation.routes,
+    ladder: p.escalation.ladder,
     departments: Object.entries(p.departments).map(([id, d]) => ({ id, name: d.name })),
   };
 }

@@ -95,8 +95,8 @@ export function reportOpenApi(
     );
   const formats = {
     'application/json': { schema: ref('Report') },
-    'text/csv': { schema: { type: 'string' }, description: 'one row per figure: section,metric,dimension,value' },
-    'text/html': { schema: { type: 'string' }, description: 'a self-contained page with inline SVG charts' },
+    'text/csv': { schema: { type: 'string', description: 'one row per figure: section,metric,dimension,value' } },
+    'text/html': { schema: { type: 'string', description: 'a self-contained page with inline SVG charts' } },
   };
   const path = (name: string, description: string) => ({
     name,

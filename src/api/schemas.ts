@@ -103,8 +103,21 @@ export const contractSchema = z.object({
   channels: z.array(z.string()),
   categories: z.array(z.string()),
   amountLimit: moneySchema,
-  deadlines: z.array(z.object({ name: z.string(), within: z.string(), clause: z.string(), clock: z.string() })),
+  deadlines: z.array(
+    z.object({
+      name: z.string(),
+      within: z.string(),
+      clause: z.string(),
+      clock: z.string(),
+      calendar: z.string().optional(),
+    }),
+  ),
+  calendars: z.array(z.object({ id: z.string(), version: z.number().int(), timezone: z.string() })),
+  warnings: z.array(z.number()),
+  pauses: z.record(z.string(), z.array(z.string())),
+  dueDateOverride: z.array(z.string()),
   routes: z.record(z.string(), z.string()),
+  ladder: z.array(z.string()),
   departments: z.array(z.object({ id: z.string(), name: z.string() })),
   versions: z.array(z.unknown()).optional(),
 });

@@ -53,8 +53,8 @@ function servedRoutes(): string[] {
     stack.length = depth;
     stack.push(match[2] as string);
     const path = stack.join('').replace(/:(\w+)/g, '{$1}');
-    // The ops pages, Bull Board and the Prometheus scrape are not API routes (docs/dashboard.md, docs/ops.md).
-    if (path.startsWith('/ops') || path === '/metrics') continue;
+    // The ops pages and Bull Board are not API routes (docs/dashboard.md).
+    if (path.startsWith('/ops')) continue;
     for (const method of (match[3] ?? '').split(',').map((m) => m.trim())) {
       if (method && method !== 'HEAD') routes.push(`${method} ${path}`);
     }
@@ -282,8 +282,14 @@ describe('contracts', () => {
       timezone: 'Asia/Shanghai',
       channels: ['phone', 'chat', 'email'],
       amountLimit: { amount: '500.00', currency: 'CNY' },
-      routes: { legal_dispute: 'legal', deadline_missed: 'management' },
+      routes: { legal_dispute: 'legal', deadline_missed: 'team_lead' },
+      ladder: ['team_lead', 'contract_management', 'management'],
+      // testPolicy() turns the example's warnings off.
+      warnings: [],
     });
+    expect(v1.calendars).toContainEqual(
+      expect.objectContaining({ id: 'cs_hours', version: 1, timezone: 'Asia/Shanghai' }),
+    );
     expect(v1.categories).toContain('fee_waiver');
     expect(v1.deadlines).toContainEqual({ name: 'firstResponse', within: 'PT15M', clause: '3.1.3', clock: 'calendar' });
     expect(v2.deadlines).toContainEqual(expect.objectContaining({ name: 'firstResponse', within: 'PT10M' }));

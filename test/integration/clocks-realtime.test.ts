@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../src/policy/policy.ts';
 import type { Runtime } from '../../src/runtime.ts';
@@ -17,7 +19,12 @@ afterEach(async () => {
 /** Several runtimes on one prefix: workers of one service in several processes. */
 async function cluster(n: number, policy = testPolicy()) {
   const prefix = uniquePrefix();
-  const env = { INTERVENE_PREFIX: `${prefix}:`, INTERVENE_QUEUE_PREFIX: `${prefix}-bull` };
+  // One var dir: the development data key that seals personal data is generated there (docs/privacy.md).
+  const env = {
+    INTERVENE_PREFIX: `${prefix}:`,
+    INTERVENE_QUEUE_PREFIX: `${prefix}-bull`,
+    INTERVENE_VAR_DIR: join(tmpdir(), `intervene-test-var-${prefix}`),
+  };
   const runtimes: Runtime[] = [];
   for (let i = 0; i < n; i++) runtimes.push(await testRuntime({ policies: [policy], env }));
   cleanups.push(async () => {

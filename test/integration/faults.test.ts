@@ -44,6 +44,8 @@ async function deadlineRig(cleanup: Cleanup, name: string, opts: { firstResponse
   const policyFile = join(dir, 'policy.yaml');
   const doc = exampleDocument();
   doc.deadlines.firstResponse.within = opts.firstResponse;
+  // One firing per case: no warnings before the breach.
+  doc.warnings = { at: [] };
   writeFileSync(policyFile, stringify(doc));
   const policies = await loadPolicyFiles(policyFile);
   // The lead is the producer's: the runtime that commits queues each timer `leadMs` before due.
@@ -61,7 +63,8 @@ async function deadlineRig(cleanup: Cleanup, name: string, opts: { firstResponse
     INTERVENE_QUEUE_PREFIX: rt.config.INTERVENE_QUEUE_PREFIX,
     INTERVENE_PARTITIONS: String(rt.config.INTERVENE_PARTITIONS),
     INTERVENE_POLICIES: policyFile,
-    INTERVENE_VAR_DIR: join(dir, 'var-worker'),
+    // The same var dir: the development data key (docs/privacy.md) is generated there, shared by every process.
+    INTERVENE_VAR_DIR: join(dir, 'var-test'),
     INTERVENE_TIMER_LEAD_MS: lead,
     INTERVENE_LOCK_MS: '2000',
     INTERVENE_STALLED_INTERVAL_MS: '1000',
