@@ -305,27 +305,30 @@ export function createCaseMachine(policy: CasePolicy) {
         const met = close(context, ['firstResponse'], 'met', event.at);
         const e = event as Ev<'REQUEST_INFO'>;
         return {
-          ...hold(policy, met, {
-            reason: 'waiting_on_customer',
-            clause: '6.2',
-            by: e.actor.name,
-            role: e.actor.role,
-            at: e.at,
-            note: e.request,
-          }),
+          ...hold(
+            policy,
+            met,
+            {
+              reason: 'waiting_on_customer',
+              clause: '6.2',
+              by: e.actor.name,
+              role: e.actor.role,
+              at: e.at,
+              note: e.request,
+            },
+            e.outages,
+          ),
           responded: true,
         };
       }),
       pause: assign(({ context, event }) => {
         const e = event as Ev<'PAUSE'>;
-        return hold(policy, context, {
-          reason: e.reason,
-          clause: '6.2',
-          by: e.actor.name,
-          role: e.actor.role,
-          at: e.at,
-          note: e.note,
-        });
+        return hold(
+          policy,
+          context,
+          { reason: e.reason, clause: '6.2', by: e.actor.name, role: e.actor.role, at: e.at, note: e.note },
+          e.outages,
+        );
       }),
       unpause: assign(({ context, event }) =>
         release(policy, context, (h) => h.reason !== 'waiting_on_customer' && h.outage === undefined, event.at),

@@ -117,14 +117,24 @@ export function closeAll(ctx: Patch, status: 'met' | 'cancelled', at: number): P
   return close(ctx, Object.keys(ctx.deadlines), status, at);
 }
 
-/** 6.2: freezes what is left of every armed deadline, in the deadline's own clock. */
-export function pauseAll(policy: CasePolicy, ctx: Patch, at: number): Patch {
+/**
+ * 6.2: freezes what is left of every armed deadline, in the deadline's own clock. Outage windows the
+ * clock ran through (given by the engine) are not counted as time used.
+ */
+export function pauseAll(policy: CasePolicy, ctx: Patch, at: number, outages: readonly OutageWindow[] = []): Patch {
   const deadlines: Clocks = { ...ctx.deadlines };
   for (const [name, clock] of Object.entries(ctx.deadlines)) {
     if (clock.status !== 'armed') continue;
     const { warnAt: _warn, ...rest } = clock;
-    const remainingMs = clockOf(policy, policy.deadlines[name]).measure(at, clock.dueAt);
-    deadlines[name] = { ...rest, status: 'paused', remainingMs, at };
+    const time = clockOf(policy, policy.deadlines[name]);
+    let dueAt = clock.dueAt;
+    let remainingMs: number | undefined;
+    if (outages.length > 0) {
+      const r = throughOutages(time, clock.since ?? clock.armedAt, clock.dueAt, outages);
+      if ('dueAt' in r) dueAt = r.dueAt;
+      else remainingMs = r.remainingMs;
+    }
+    deadlines[name] = { ...rest, status: 'paused', remainingMs: remainingMs ?? time.measure(at, dueAt), at };
   }
   return { ...own(ctx), deadlines };
 }
@@ -137,16 +147,18 @@ export function resumeAll(policy: CasePolicy, ctx: Patch, at: number): Patch {
     if (clock.status !== 'paused') continue;
     epoch += 1;
     const { remainingMs, ...rest } = clock;
-    const dueAt = clockOf(policy, policy.deadlines[name]).add(at, remainingMs ?? 0);
-    deadlines[name] = running(policy, name, { ...rest, status: 'armed', epoch, since: at, dueAt, at });
+    // A clock armed (paused) after `at` — e.g. during an outage ended in the past — runs from its arming.
+    const from = Math.max(at, clock.at ?? at);
+    const dueAt = clockOf(policy, policy.deadlines[name]).add(from, remainingMs ?? 0);
+    deadlines[name] = running(policy, name, { ...rest, status: 'armed', epoch, since: from, dueAt, at: from });
   }
   return { ...own(ctx), deadlines, epoch };
 }
 
 /** Adds a hold (6.2); the first hold pauses every armed clock. */
-export function hold(policy: CasePolicy, ctx: Patch, add: Hold): Patch {
+export function hold(policy: CasePolicy, ctx: Patch, add: Hold, outages: readonly OutageWindow[] = []): Patch {
   const holds = [...(ctx.holds ?? []), add];
-  const paused = isHeld(ctx) ? own(ctx) : pauseAll(policy, ctx, add.at);
+  const paused = isHeld(ctx) ? own(ctx) : pauseAll(policy, ctx, add.at, outages);
   return { ...paused, holds };
 }
 
@@ -156,6 +168,18 @@ export function release(policy: CasePolicy, ctx: Patch, match: (h: Hold) => bool
   if (holds.length > 0) return { ...own(ctx), holds };
   // No hold left (snapshots from before holds existed have none at all): every paused clock runs again.
   return resumeAll(policy, { ...own(ctx), holds }, at);
+}
+
+/** How many of a deadline's warnings fall at or before `at` for a clock due at `dueAt` (at least `sent`). */
+function warningsPast(policy: CasePolicy, name: string, dueAt: number, at: number, sent = 0): number {
+  const rule = policy.deadlines[name];
+  if (!rule) return sent;
+  const time = clockOf(policy, rule);
+  let past = sent;
+  for (const [k, f] of (rule.warnAt ?? []).entries()) {
+    if (k >= past && time.subtract(dueAt, Math.round((1 - f) * rule.withinMs)) <= at) past = k + 1;
+  }
+  return past;
 }
 
 /** Records that warning number `warned` of a clock went out, and schedules the next one. */
@@ -180,7 +204,14 @@ export function moveDue(policy: CasePolicy, ctx: Patch, name: string, dueAt: num
   const next: DeadlineClock =
     clock.status === 'paused'
       ? { ...rest, epoch, dueAt, remainingMs: clockOf(policy, policy.deadlines[name]).measure(at, dueAt), at }
-      : running(policy, name, { ...rest, epoch, dueAt, since, at });
+      : running(policy, name, {
+          ...rest,
+          epoch,
+          dueAt,
+          since,
+          at,
+          warned: warningsPast(policy, name, dueAt, at, rest.warned),
+        });
   return { ...own(ctx), deadlines: { ...ctx.deadlines, [name]: next }, epoch };
 }
 
@@ -241,17 +272,21 @@ export function migrateClocks(
   for (const [name, clock] of Object.entries(ctx.deadlines)) {
     const rule = policy.deadlines[name];
     const ran = elapsed[name];
-    if (!rule || ran === undefined || !isRunning(clock)) continue;
+    // A due date moved by hand past the policy duration (ran < 0) is an audited decision: it stays.
+    if (!rule || ran === undefined || ran < 0 || !isRunning(clock)) continue;
     const remaining = Math.max(0, rule.withinMs - ran);
     const time = clockOf(policy, rule);
     epoch += 1;
     const { warnAt: _w, remainingMs: _r, calendar: _c, ...rest } = clock;
+    // The new version's warnings already due by the time run count as sent.
+    const warned = (rule.warnAt ?? []).filter((f) => f * rule.withinMs <= ran).length;
     const base = {
       ...rest,
       epoch,
       since: at,
       at,
       dueAt: time.add(at, remaining),
+      warned,
       ...(time.calendar ? { calendar: time.calendar } : {}),
     };
     deadlines[name] = clock.status === 'paused' ? { ...base, remainingMs: remaining } : running(policy, name, base);
@@ -266,7 +301,8 @@ export function elapsedOf(policy: CasePolicy, ctx: Patch, at: number): Record<st
     const rule = policy.deadlines[name];
     if (!rule || !isRunning(clock)) continue;
     const left = clock.status === 'paused' ? (clock.remainingMs ?? 0) : clockOf(policy, rule).measure(at, clock.dueAt);
-    elapsed[name] = Math.max(0, rule.withinMs - left);
+    // Negative when a due date was moved beyond the policy duration: the migration keeps it.
+    elapsed[name] = rule.withinMs - left;
   }
   return elapsed;
 }

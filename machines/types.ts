@@ -46,7 +46,12 @@ export interface Actor {
 }
 
 /** Every event reaches the machine stamped with its time (ms since epoch) and who sent it. */
-export type MachineEvent = CaseEvent & { readonly at: number; readonly actor: Actor };
+export type MachineEvent = CaseEvent & {
+  readonly at: number;
+  readonly actor: Actor;
+  /** Outage windows in the case's scope over its clocks' running time, given by the engine (6.2). */
+  readonly outages?: readonly OutageSpan[];
+};
 
 export interface DeadlineClock {
   readonly status: DeadlineStatus;

@@ -1,6 +1,5 @@
 import '../domain/zod-messages.ts';
 import { z } from 'zod';
-import { nextDue } from '../../machines/clocks.ts';
 import { fieldErrors, ValidationError } from '../domain/errors.ts';
 import { CASE_STATES } from '../domain/vocabulary.ts';
 import type { Runtime } from '../runtime.ts';
@@ -57,7 +56,9 @@ function matches(q: ListQuery, s: StoredCase): boolean {
     if (any !== (q.breached === 'true')) return false;
   }
   if (q.dueBefore) {
-    const due = nextDue(c.deadlines)?.dueAt;
+    // The earliest armed deadline (the `timers` index also holds warnings, which come earlier).
+    const dues = Object.values(c.deadlines).flatMap((d) => (d.status === 'armed' ? [d.dueAt] : []));
+    const due = dues.length > 0 ? Math.min(...dues) : undefined;
     if (due === undefined || due > Date.parse(q.dueBefore)) return false;
   }
   return true;

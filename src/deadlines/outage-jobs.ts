@@ -31,11 +31,25 @@ export function createOutageQueue(connection: Redis, prefix: string): Queue<Outa
   });
 }
 
-/** Once per outage, action and stage (declared, ended): BullMQ keeps the job id, so a repeat is a no-op. */
+/**
+ * Once per outage, action and stage (declared, ended): BullMQ keeps the job id, so a repeat is a no-op.
+ * Ending a window also queues a second pass after the processes' outage cache has expired: a deadline
+ * that fell due just as the window ended may have been held by it after the first pass looked.
+ */
 export async function enqueueOutageWork(queue: Queue<OutageJob>, outage: Outage, action: OutageJob['action']) {
   const stage = outage.end === undefined ? 'open' : 'closed';
   await queue.add(action, { id: outage.id, action }, { jobId: `${outage.id}.${action}.${stage}` });
+  if (action === 'end') {
+    await queue.add(
+      action,
+      { id: outage.id, action },
+      { jobId: `${outage.id}.${action}.again`, delay: SECOND_PASS_MS },
+    );
+  }
 }
+
+/** Longer than the outage cache (1 s) plus a firing's commit: when the second pass of an end runs. */
+export const SECOND_PASS_MS = 5_000;
 
 export interface OutageWorkDeps {
   readonly engine: Engine;
@@ -62,7 +76,11 @@ export async function excuseBreaches(deps: OutageWorkDeps, outage: Outage): Prom
       if (!found) continue;
       const { open } = found.stored.context;
       if (!OutageStore.inScope(outage, open.contractId, open.channel)) continue;
-      if (await apply(deps, caseId, { type: 'EXCUSE', outage: OutageStore.span(outage) }, `excuse.${outage.id}`)) {
+      // The key names the window as it stands (open, or its end): once ended, the same case is looked at again.
+      const stage = outage.end === undefined ? 'open' : String(outage.end);
+      if (
+        await apply(deps, caseId, { type: 'EXCUSE', outage: OutageStore.span(outage) }, `excuse.${outage.id}.${stage}`)
+      ) {
         changed += 1;
       }
     }

@@ -12,6 +12,9 @@ import { instantSchema, type OutageSpan } from '../domain/events.ts';
 
 export const OUTAGE_REASONS = ['force_majeure', 'system_failure'] as const;
 
+/** How far in the past a declared window may start. */
+export const MAX_BACKDATE_MS = 30 * 86_400_000;
+
 const scopeSchema = z
   .strictObject({
     contractId: z.string().min(1, 'must not be empty').max(64).optional(),
@@ -31,6 +34,11 @@ export const declareOutageSchema = z
   .refine((o) => o.end === undefined || Date.parse(o.end) > Date.parse(o.start), {
     path: ['end'],
     message: 'must be after start',
+  })
+  // Declared after the fact, a window turns recorded breaches into excused ones: only recent ones.
+  .refine((o) => Date.parse(o.start) >= Date.now() - MAX_BACKDATE_MS, {
+    path: ['start'],
+    message: 'may lie at most 30 days in the past',
   });
 
 export const endOutageSchema = z.strictObject({ end: instantSchema.optional() }).default({});

@@ -26,7 +26,7 @@ const ALLOWED: Record<Actor['role'], ReadonlySet<string>> = {
   supervisor: new Set(CS_EVENTS),
   department: new Set(DEPARTMENT_EVENTS),
   // 6.2: ops declare force majeure and system failures; the policy's `pauses` narrows every role further.
-  ops: new Set(['PAUSE', 'RESUME']),
+  ops: new Set(['PAUSE', 'RESUME', 'MOVE_DUE']),
   auditor: new Set(),
   system: new Set(['DEADLINE', 'OUTAGE_END', 'EXCUSE']),
 };

@@ -9,7 +9,7 @@ import { deadlineRefusal } from '../../machines/rules.ts';
 import type { Actor, CaseContext, MachineEvent } from '../../machines/types.ts';
 import type { OutageStore } from '../deadlines/outages.ts';
 import { Conflict, EventRefused, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
-import type { CaseEvent, OpenCase } from '../domain/events.ts';
+import type { CaseEvent, OpenCase, OutageSpan } from '../domain/events.ts';
 import { BASE_CATEGORIES } from '../domain/vocabulary.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { PolicyRegistry } from '../policy/registry.ts';
@@ -241,16 +241,26 @@ export class Engine {
     const before = stored.context;
     if (event.type === 'MIGRATE') return this.#migrate(caseId, stored, event, actor, at, key, bodyHash);
     const policy = await this.#policy(stored.context.open.contractId, stored.policyVersion);
-    // 6.2: a deadline (not a warning) falling due learns of the outage windows over its running time.
-    if (event.type === 'DEADLINE' && event.warning === undefined && this.#outages) {
-      const clock = before.deadlines[event.name];
-      if (clock?.status === 'armed' && clock.epoch === event.epoch) {
-        const { contractId, channel } = before.open;
-        const outages = await this.#outages.overlapping(contractId, channel, clock.since ?? clock.armedAt, at);
-        if (outages.length > 0) event = { ...event, outages };
+    // 6.2: a deadline (not a warning) falling due, and a pause freezing what is left, learn of the outage
+    // windows over the running clocks' time, so that time is not counted as used.
+    let outages: readonly OutageSpan[] = [];
+    const live = event.type === 'DEADLINE' && before.deadlines[event.name]?.epoch === event.epoch;
+    const pausing = event.type === 'REQUEST_INFO' || event.type === 'PAUSE';
+    if (this.#outages && ((live && event.type === 'DEADLINE' && event.warning === undefined) || pausing)) {
+      const since = Math.min(
+        ...Object.values(before.deadlines).flatMap((c) => (c.status === 'armed' ? [c.since ?? c.armedAt] : [])),
+      );
+      if (Number.isFinite(since)) {
+        outages = await this.#outages.overlapping(before.open.contractId, before.open.channel, since, at);
       }
     }
-    const machineEvent = { ...event, at, actor } as MachineEvent;
+    if (outages.length > 0 && event.type === 'DEADLINE') event = { ...event, outages };
+    const machineEvent = {
+      ...event,
+      at,
+      actor,
+      ...(outages.length > 0 && pausing ? { outages } : {}),
+    } as MachineEvent;
     authorize(actor, machineEvent, before);
     const base = { caseId, version: stored.version, state: stored.state };
     if (machineEvent.type === 'DEADLINE') {
@@ -260,7 +270,11 @@ export class Engine {
         this.#log?.info({ caseId, deadline: machineEvent.name, epoch: machineEvent.epoch }, 'stale timer dropped');
         return { ...base, outcome: 'stale' };
       }
-      if (refusal) return { ...base, outcome: 'early', dueAt: before.deadlines[machineEvent.name]?.dueAt ?? at };
+      if (refusal) {
+        const clock = before.deadlines[machineEvent.name];
+        const due = machineEvent.warning === undefined ? clock?.dueAt : clock?.warnAt;
+        return { ...base, outcome: 'early', dueAt: due ?? at };
+      }
     }
     const machine = this.#machine(policy);
     const snapshot = machine.resolveState({ value: stored.state, context: before });

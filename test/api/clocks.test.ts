@@ -97,10 +97,14 @@ describe('pauses and due dates over HTTP', () => {
 
 describe('outages over HTTP', () => {
   it('only ops and supervisors declare; bad windows are 400 naming the field', async () => {
-    const body = { start: '2026-11-25T10:00:00+08:00', reason: 'force_majeure', note: 'typhoon' };
+    const start = new Date(Date.now() - 3_600_000).toISOString();
+    const body = { start, reason: 'force_majeure', note: 'typhoon' };
     expectProblem(await api.request('POST', '/v1/outages', { as: 'agent', json: body }), 403, 'FORBIDDEN');
     expectProblem(
-      await api.request('POST', '/v1/outages', { as: 'ops', json: { ...body, end: '2026-11-25T09:00:00+08:00' } }),
+      await api.request('POST', '/v1/outages', {
+        as: 'ops',
+        json: { ...body, end: new Date(Date.parse(start) - 60_000).toISOString() },
+      }),
       400,
       'VALIDATION_FAILED',
       { path: 'end', mentions: 'after start' },
@@ -115,6 +119,12 @@ describe('outages over HTTP', () => {
       await api.request('POST', '/v1/outages', { as: 'ops', json: { ...body, scope: { region: 'north' } } }),
       400,
       'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await api.request('POST', '/v1/outages', { as: 'ops', json: { ...body, start: '2020-01-01T00:00:00Z' } }),
+      400,
+      'VALIDATION_FAILED',
+      { path: 'start', mentions: '30 days' },
     );
     expect((await api.request('GET', '/v1/outages', { as: 'ops' })).body.items).toEqual([]);
   });

@@ -302,6 +302,10 @@ describe('migration and why', () => {
     expect(after.policyVersion).toBe(2);
     expect(after.context.deadlines.initialNotice?.calendar).toBe('cs_hours@2');
     expect(after.context.deadlines.initialNotice!.dueAt).toBeGreaterThan(before.dueAt);
+    // Opened Wed 16:00, due Thu 11:00 on v1 (16–18 Wed, 09–11 Thu). Migrated Wed 17:00 with 1 h run: 3 h
+    // left on v2, where Thu is a holiday → 17–18 Wed, then Fri 09–11 → due Fri 11:00.
+    expect(new Date(before.dueAt).toISOString()).toBe('2026-11-26T03:00:00.000Z');
+    expect(new Date(after.context.deadlines.initialNotice!.dueAt).toISOString()).toBe('2026-11-27T03:00:00.000Z');
   });
 
   it('why explains each deadline: armed, calendar version, pause with its reason, resume, outcome and clause', async () => {
@@ -334,4 +338,104 @@ it('keeps VERIFY and the other events working on a held case (the state machine 
   const c = await readCase(rt, caseId);
   expect(c.state).toBe('verified');
   expect(c.context.deadlines.initialNotice?.status).toBe('paused');
+});
+
+describe('outages and pauses together (review findings)', () => {
+  it('a pause after an outage window keeps the window out of the time used', async () => {
+    const { rt, clock } = await fakeTimeRuntime('2026-11-25T10:00:00+08:00', [testPolicy()]);
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    await rt.outages.declare(
+      {
+        start: '2026-11-25T10:02:00+08:00',
+        end: '2026-11-25T10:07:00+08:00',
+        reason: 'system_failure',
+        note: 'CRM down',
+        scope: {},
+      },
+      ops,
+    );
+    // At 10:10, 10 wall minutes after opening, 5 of them in the window: firstResponse has 10 of 15 left.
+    clock.now = Date.parse('2026-11-25T10:10:00+08:00');
+    await rt.engine.apply(caseId, { type: 'REQUEST_INFO', request: 'order number?' }, agent);
+    expect((await readCase(rt, caseId)).context.deadlines.initialNotice?.remainingMs).toBe(4 * HOUR - 5 * MIN);
+    clock.now = Date.parse('2026-11-25T11:00:00+08:00');
+    await rt.engine.apply(caseId, { type: 'CUSTOMER_REPLY', message: 'A-1' }, agent);
+    const c = (await readCase(rt, caseId)).context;
+    expect(new Date(c.deadlines.initialNotice!.dueAt).toISOString()).toBe('2026-11-25T06:55:00.000Z');
+  });
+
+  it('ending a window in the past does not shorten a clock armed while the case was held', async () => {
+    const { rt, clock } = await fakeTimeRuntime('2026-11-25T10:00:00+08:00', [testPolicy()]);
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const outage = await rt.outages.declare(
+      { start: '2026-11-25T10:05:00+08:00', reason: 'force_majeure', note: 'typhoon', scope: {} },
+      ops,
+    );
+    clock.now = Date.parse('2026-11-25T10:15:00+08:00');
+    await rt.engine.apply(caseId, { type: 'DEADLINE', name: 'firstResponse', epoch: 1 }, SYSTEM_ACTOR, {
+      idempotencyKey: 'fire',
+    });
+    // Held; at 11:03 the case is escalated: its hand-off (2 h) starts paused.
+    clock.now = Date.parse('2026-11-25T11:03:00+08:00');
+    await rt.engine.apply(caseId, { type: 'FLAG', flag: 'legal_dispute' }, agent);
+    expect((await readCase(rt, caseId)).context.deadlines.handoff?.status).toBe('paused');
+    const ended = await rt.outages.end(outage.id, ops, Date.parse('2026-11-25T11:00:00+08:00'));
+    clock.now = Date.parse('2026-11-25T11:10:00+08:00');
+    await resumeHeld({ engine: rt.engine, outages: rt.outages, actor: SYSTEM_ACTOR }, ended);
+    const handoff = (await readCase(rt, caseId)).context.deadlines.handoff!;
+    // From its arming at 11:03, not from the window's end at 11:00.
+    expect(new Date(handoff.dueAt).toISOString()).toBe('2026-11-25T05:03:00.000Z');
+  });
+
+  it('the excuse pass after a window ends does not trip over the pass made while it was open', async () => {
+    const { rt, clock } = await fakeTimeRuntime('2026-11-25T10:00:00+08:00', [testPolicy()]);
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    clock.now = Date.parse('2026-11-25T10:15:00+08:00');
+    await rt.engine.apply(caseId, { type: 'DEADLINE', name: 'firstResponse', epoch: 1 }, SYSTEM_ACTOR, {
+      idempotencyKey: 'fire',
+    });
+    clock.now = Date.parse('2026-11-25T12:00:00+08:00');
+    const open = await rt.outages.declare(
+      { start: '2026-11-25T10:10:00+08:00', reason: 'system_failure', note: 'CRM down', scope: {} },
+      ops,
+    );
+    const deps = { engine: rt.engine, outages: rt.outages, actor: SYSTEM_ACTOR };
+    expect(await excuseBreaches(deps, open)).toBe(1);
+    const ended = await rt.outages.end(open.id, ops, Date.parse('2026-11-25T12:30:00+08:00'));
+    expect(await excuseBreaches(deps, ended)).toBe(0);
+  });
+
+  it('a migration keeps a due date moved by hand beyond the policy duration', async () => {
+    const v1 = clockPolicy();
+    const v2 = clockPolicy((doc) => {
+      doc.calendars.cs_hours.version = 2;
+    }, 2);
+    const { rt, clock } = await fakeTimeRuntime('2026-11-25T10:00:00+08:00', [v1]);
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const moved = '2026-12-02T18:00:00+08:00';
+    await rt.engine.apply(
+      caseId,
+      { type: 'MOVE_DUE', deadline: 'initialNotice', dueAt: moved, reason: 'customer abroad', clause: '3.1.3' },
+      supervisor,
+    );
+    rt.policies.add(v2);
+    clock.now += HOUR;
+    await rt.engine.migrate(caseId, 2, 'calendar v2', ops);
+    expect((await readCase(rt, caseId)).context.deadlines.initialNotice?.dueAt).toBe(Date.parse(moved));
+  });
+});
+
+it('ending a window queues the resume twice: at once, and again after every process has seen the end', async () => {
+  const { rt } = await fakeTimeRuntime('2026-11-25T10:00:00+08:00', [testPolicy()]);
+  const outage = await rt.outages.declare(
+    { start: '2026-11-25T10:05:00+08:00', reason: 'force_majeure', note: 'typhoon', scope: {} },
+    ops,
+  );
+  const ended = await rt.outages.end(outage.id, ops, Date.parse('2026-11-25T11:00:00+08:00'));
+  const { enqueueOutageWork, SECOND_PASS_MS } = await import('../../src/deadlines/outage-jobs.ts');
+  await enqueueOutageWork(rt.outageQueue, ended, 'end');
+  const first = await rt.outageQueue.getJob(`${outage.id}.end.closed`);
+  const again = await rt.outageQueue.getJob(`${outage.id}.end.again`);
+  expect(first?.data).toEqual({ id: outage.id, action: 'end' });
+  expect(again?.opts.delay).toBe(SECOND_PASS_MS);
 });

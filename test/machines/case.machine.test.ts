@@ -393,3 +393,23 @@ describe('outage windows in a firing (6.2)', () => {
     expect(c.context.deadlines.firstResponse?.dueAt).toBe(T0 + 65 * MIN);
   });
 });
+
+describe('due dates moved earlier', () => {
+  it('marks the warnings whose time has passed as sent instead of sending them in a burst', () => {
+    const policy = testPolicy({}, 1, { clocks: true });
+    const c = new PureCase({}, policy, T0);
+    const soon = new Date(T0 + 5 * MIN).toISOString();
+    expect(
+      c.send(
+        { type: 'MOVE_DUE', deadline: 'firstResponse', dueAt: soon, reason: 'callback promised', clause: '3.1.3' },
+        T0 + MIN,
+        { name: 's', role: 'supervisor' },
+      ),
+    ).toBeUndefined();
+    // The 15 min deadline now due at +5 min: its 50 % point (7.5 min before due, at -2.5) has passed by +1 and
+    // counts as sent; the 75 % point (3.75 min before due, at +1.25) is next.
+    const clock = c.context.deadlines.firstResponse!;
+    expect(clock.warned).toBe(1);
+    expect(clock.warnAt).toBe(T0 + 5 * MIN - 225_000);
+  });
+});
