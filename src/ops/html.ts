@@ -119,7 +119,7 @@ export interface PageOptions {
 export function page(opts: PageOptions): string {
   const n = escapeHtml(opts.nonce);
   const nav = opts.user
-    ? `<nav><a href="/ops">Dashboard</a><a href="/ops/queues">Queues</a></nav>
+    ? `<nav><a href="/ops">Dashboard</a><a href="/ops/queues">Queues</a><a href="/ops/reports">Reports</a></nav>
 <span class="who">${escapeHtml(opts.user.name)} (${escapeHtml(opts.user.role)})</span>
 <form method="post" action="/ops/logout"><button type="submit">Log out</button></form>`
     : '<nav></nav>';

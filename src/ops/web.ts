@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing, Principal } from '../api/keys.ts';
 import { problem, problemOf, sendProblem } from '../api/problem.ts';
 import { createIntakeQueue, INTAKE_QUEUE } from '../intake/intake-queue.ts';
+import { parseReportQuery } from '../reports/query.ts';
+import { formatReport, Reports } from '../reports/reports.ts';
 import type { Runtime } from '../runtime.ts';
 import { queueBoard } from './board.ts';
 import { casePage } from './case-page.ts';
@@ -225,5 +227,31 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
     return html(reply, 200, (nonce) => casePage({ nonce, user, principal: user, detail }));
   });
 
+  // 3.3, 5.2: the service-data report (docs/reports.md) as its self-contained HTML page. Without a query:
+  // the first contract, the last seven days (in UTC dates).
+  const reports = new Reports({ store: runtime.store, policies: runtime.policies });
+  app.get<{ Querystring: Record<string, string> }>('/reports', async (request, reply) => {
+    const user = request.opsUser as Principal;
+    const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+    const first = runtime.policies.all()[0]?.contract.id ?? '';
+    const query = { contractId: first, from: day(Date.now() - 6 * 86_400_000), to: day(Date.now()), ...request.query };
+    let q: ReturnType<typeof parseReportQuery>;
+    try {
+      q = parseReportQuery({ ...query, format: 'html' }, runtime.policies);
+    } catch (error) {
+      const p = problemOf(error);
+      const detail = (p.errors ?? []).map((e) => `${e.path}: ${e.message}`).join('; ') || p.detail;
+      return html(reply, 400, (nonce) =>
+        errorPage({ nonce, user, status: 400, title: 'Invalid report request', message: detail }),
+      );
+    }
+    const report = await reports.render(q.contractId, q);
+    reply.header('content-security-policy', REPORT_CSP).type('text/html; charset=utf-8');
+    return reply.send(formatReport(report, 'html'));
+  });
+
   await app.register(queueBoard, { prefix: '/queues', basePath: '/ops/queues', queues: [...queues.values()] });
 }
+
+/** The report page's own policy: inline styles and SVG, nothing fetched. */
+const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'";

@@ -251,3 +251,25 @@ describe('the case page', () => {
     expect((await http('GET', `/ops/cases/${c.id}`, { cookie })).status).toBe(200);
   });
 });
+
+describe('/ops/reports: the service-data report on the dashboard (3.3, 5.2)', () => {
+  it('shows the report page to a logged-in ops user, with its own strict policy, and names a bad query', async () => {
+    await openOverHttp(api, openCase({ subject: 'Invoice question' }));
+    const cookie = await sessionOf('supervisor');
+    const res = await http('GET', '/ops/reports', { cookie });
+    expect(res.status, res.text.slice(0, 300)).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(res.text).toContain('MC-2026-001');
+    const bad = await http('GET', '/ops/reports?from=yesterday', { cookie });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('query.from');
+    // Not for every role: an agent's key does not open the ops pages.
+    expect((await http('GET', '/ops/reports', { authorization: `Bearer ${api.keys.agent}` })).status).toBe(403);
+  });
+
+  it('links the report from every ops page', async () => {
+    const cookie = await sessionOf('ops');
+    expect((await http('GET', '/ops', { cookie })).text).toContain('href="/ops/reports"');
+  });
+});
