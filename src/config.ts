@@ -102,8 +102,9 @@ export function loadConfig(
   const sources: Record<string, ConfigSource> = {};
   for (const name of Object.keys(fromFile)) sources[name] = 'file';
   for (const [name, value] of Object.entries(env)) {
-    // An empty variable (e.g. compose's `${X:-}`) does not blank a value the file sets.
-    if (value === undefined || (value === '' && name in fromFile)) continue;
+    // An empty variable (e.g. compose's `${X:-}`) is unset: it neither blanks a value the file sets nor
+    // fails a rule (an empty INTERVENE_KEYS means the development keys, as when it is absent).
+    if (value === undefined || value === '') continue;
     merged[name] = value;
     sources[name] = 'env';
   }
