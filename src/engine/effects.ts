@@ -66,13 +66,15 @@ export function handoffDeliveryId(caseId: string, seq: number): string {
   return `${caseId}.handoff.${seq}`;
 }
 
-/** 4.1 need-to-know: a department receives only the customer and request fields its policy entry lists (all when it lists none). */
+/**
+ * 4.1 need-to-know, the same rule as the department's view of the case (src/privacy/projection.ts): only
+ * the customer and request fields its policy entry lists, and the customer's pseudonymous id. A department
+ * that lists none receives none (the policy requires a list from every department with a webhook).
+ */
 function projectPackage(policy: Policy, department: string, full: HandoffPackage): HandoffPackage {
-  const fields = policy.departments[department]?.fields;
-  if (!fields) return full;
-  const allowed = new Set(fields);
+  const allowed = new Set(policy.departments[department]?.fields ?? []);
   const customer = Object.fromEntries(
-    Object.entries(full.customer).filter(([k]) => allowed.has(`customer.${k}`)),
+    Object.entries(full.customer).filter(([k]) => k === 'id' || allowed.has(`customer.${k}`)),
   ) as HandoffPackage['customer'];
   const request = Object.fromEntries(
     Object.entries(full.request).filter(([k]) => allowed.has(k) || k === 'category' || k === 'channel'),

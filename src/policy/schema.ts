@@ -183,6 +183,16 @@ export const policySchema = z
     if (new Set(policy.escalation.ladder).size !== (policy.escalation.ladder ?? []).length) {
       ctx.addIssue({ code: 'custom', path: ['escalation', 'ladder'], message: 'lists a department twice' });
     }
+    // 4.1: a department that receives hand-offs says what it needs to know; nothing is sent by default.
+    for (const [id, d] of Object.entries(policy.departments)) {
+      if (d.webhook && d.fields === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['departments', id, 'fields'],
+          message: 'a department with a webhook lists the fields it needs to know (4.1), e.g. [subject, customer.name]',
+        });
+      }
+    }
     const categories = new Set(policy.authority.categories);
     if (categories.size !== policy.authority.categories.length) {
       ctx.addIssue({ code: 'custom', path: ['authority', 'categories'], message: 'lists a category twice' });

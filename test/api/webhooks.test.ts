@@ -121,7 +121,7 @@ describe('hand-offs to a receiver that is down for a while', () => {
       level: 1,
     });
     expect(Date.parse(payload.acceptBy)).toBeGreaterThan(Date.now());
-    expect(payload.package.customer).toEqual({ name: '赵六', phone: '+86 135 0000 4242' });
+    expect(payload.package.customer).toEqual({ id: 'cust-42', name: '赵六', phone: '+86 135 0000 4242' });
     expect(payload.package.request).toEqual({
       category: 'complaint',
       channel: 'phone',
@@ -180,7 +180,7 @@ describe('hand-offs to a receiver that is down for a while', () => {
     expect(received[0]?.errors).toEqual([]);
     expect(ok(received[0] as Delivery)).toBe(true);
     // management's fields: subject, description, preliminaryJudgment, recommendation, customer.name
-    expect(received[0]?.payload.package.customer).toEqual({ name: '赵六' });
+    expect(received[0]?.payload.package.customer).toEqual({ id: 'cust-42', name: '赵六' });
     expect((await caseOf(api, caseId)).escalation).toMatchObject({ department: 'management', delivery: 'delivered' });
   });
 

