@@ -116,6 +116,8 @@ describe('need-to-know lists (4.1)', () => {
   it('a department with a webhook must list the fields it needs to know', () => {
     const doc = exampleDocument();
     delete doc.departments.legal.fields;
-    expect(() => parsePolicy(doc, 'p')).toThrow(/departments\.legal\.fields: a department with a webhook lists the fields/);
+    expect(() => parsePolicy(doc, 'p')).toThrow(
+      /departments\.legal\.fields: a department with a webhook lists the fields/,
+    );
   });
 });
