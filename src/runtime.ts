@@ -143,6 +143,7 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
   });
   const outages = new OutageStore(redis, config.INTERVENE_PREFIX, opts.clock ? { clock: opts.clock } : {});
   const outageQueue = createOutageQueue(queueConnection, prefix);
+  outageQueue.on('error', (err) => log.warn({ err: err.message, queue: outageQueue.name }, 'queue connection error'));
   const engine = new Engine({
     store,
     policies,
@@ -277,16 +278,29 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
       return workers;
     },
     async close() {
-      await promoter?.stop();
-      await Promise.all(workers.map((w) => w.close()));
-      await dispatcher.stop();
-      await retention?.stop();
-      await Promise.all([deadlineQueue.close(), notifyQueue.close(), intakeQueue.close(), outageQueue.close()]);
-      metrics.close();
-      await Promise.all(workers.map((w) => w.disconnect()));
+      // Every step runs whatever the previous one did: one failing close must not leave connections, or the
+      // private redis-server, behind. Disconnecting waits at most 2 s (with Redis down it never confirms).
+      const step = async (what: string, work: () => unknown) => {
+        try {
+          await work();
+        } catch (error) {
+          log.warn({ err: (error as Error).message, step: what }, 'stop step failed');
+        }
+      };
+      const within = (ms: number, work: Promise<unknown>) =>
+        Promise.race([work, new Promise((r) => setTimeout(r, ms).unref())]);
+      await step('promoter', () => promoter?.stop());
+      await step('workers', () => Promise.all(workers.map((w) => w.close())));
+      await step('dispatcher', () => dispatcher.stop());
+      await step('retention', () => retention?.stop());
+      await step('queues', () =>
+        Promise.all([deadlineQueue.close(), notifyQueue.close(), intakeQueue.close(), outageQueue.close()]),
+      );
+      await step('metrics', () => metrics.close());
+      await step('worker connections', () => within(2_000, Promise.all(workers.map((w) => w.disconnect()))));
       redis.disconnect();
       queueConnection.disconnect();
-      await server?.stop();
+      await step('redis-server', () => server?.stop());
     },
   };
 }

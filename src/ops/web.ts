@@ -45,6 +45,9 @@ export const isOpsPath = (path: string) => path === '/ops' || path.startsWith('/
 
 const PUBLIC = new Set(['/ops/login', '/ops/logout']);
 const SAFE_METHODS = new Set(['GET', 'HEAD']);
+/** Bull Board routes that create jobs or rewrite their data or schedule. */
+const FORGING = /\/(add|update-data|delay|priority)$|\/job-schedulers\//;
+
 const wantsJson = (path: string) => path.startsWith('/ops/api/') || path.startsWith('/ops/queues/api/');
 const CASE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -133,6 +136,11 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
     }
     request.opsUser = principal;
     if (SAFE_METHODS.has(request.method)) return;
+    // A job added or rewritten on the board would act in someone else's name (an intake job names its
+    // actor; a deadline or delivery job fires into the engine): no role may do it (4.1, 6.1).
+    if (path.startsWith('/ops/queues') && FORGING.test(path)) {
+      return refuse(request, reply, 403, 'Forbidden', 'the queue board may not add jobs or change their data');
+    }
     if (byCookie && !sameOrigin(request)) {
       return refuse(request, reply, 403, 'Forbidden', 'cross-site request refused: it must come from these pages');
     }
@@ -250,7 +258,10 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
     return reply.send(formatReport(report, 'html'));
   });
 
-  await app.register(queueBoard, { prefix: '/queues', basePath: '/ops/queues', queues: [...queues.values()] });
+  // The intake queue is not on the board: a waiting intake job holds the backend's request, personal data
+  // included, which the board would show unmasked (its counts are on the dashboard).
+  const board = [...queues].filter(([name]) => name !== INTAKE_QUEUE).map(([, q]) => q);
+  await app.register(queueBoard, { prefix: '/queues', basePath: '/ops/queues', queues: board });
 }
 
 /** The report page's own policy: inline styles and SVG, nothing fetched. */

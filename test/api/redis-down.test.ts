@@ -86,7 +86,12 @@ describe('Redis unavailable', () => {
       { timeoutMs: 10_000, intervalMs: 100, what: 'the API to serve again after Redis returned' },
     );
     expect(back.body).toMatchObject({ id, version: 1, state: 'received' });
-    expect((await server.request('GET', '/readyz', { as: null })).status).toBe(200);
+    // Readiness also needs the queues' own connection back, which reconnects on its own schedule.
+    await waitFor(async () => (await server.request('GET', '/readyz', { as: null })).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      what: '/readyz to answer 200 after Redis returned',
+    });
 
     // Nothing attempted during the outage was applied; the keys used then are free, not stuck "in flight".
     expect(await historyOf(server, id)).toHaveLength(1);

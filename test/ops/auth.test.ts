@@ -217,10 +217,26 @@ describe('the queue board behind the same login', () => {
       JSON.parse(queues.text)
         .queues.map((q: { name: string }) => q.name)
         .sort(),
-    ).toEqual(['deadlines', 'intake', 'notify']);
+    ).toEqual(['deadlines', 'notify']);
     const pause = await http('PUT', '/ops/queues/api/queues/notify/pause', { cookie, origin: api.baseUrl });
     expect(pause.status).toBe(403);
     expect(await rt.notifyQueue.isPaused()).toBe(false);
+  });
+
+  it('lets no role add or rewrite jobs on the board (they would act in another’s name)', async () => {
+    const cookie = await sessionOf('ops');
+    const headers = { cookie, origin: api.baseUrl, 'content-type': 'application/json' };
+    const add = await http(
+      'POST',
+      '/ops/queues/api/queues/deadlines/add',
+      headers,
+      JSON.stringify({ name: 'x', data: {} }),
+    );
+    expect(add.status).toBe(403);
+    expect(add.text).toContain('may not add jobs');
+    const rewrite = await http('PATCH', '/ops/queues/api/queues/deadlines/some-job/update-data', headers, '{}');
+    expect(rewrite.status).toBe(403);
+    expect(await rt.deadlineQueue.count()).toBe(0);
   });
 
   it('lets ops pause and resume a queue from the board, but not from another site', async () => {
