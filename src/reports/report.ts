@@ -249,9 +249,15 @@ function satisfaction(c: Counters, p: Counters): Report['satisfaction'] {
   };
 }
 
+/**
+ * A term is listed only when at least this many cases raised it in the period: a word that came up once —
+ * a name, an address — never reaches a report (no personal data in any report).
+ */
+export const MIN_THEME_CASES = 2;
+
 function themes(current: ReadonlyMap<string, number>, previous: ReadonlyMap<string, number>): Report['themes'] {
   return [...current]
-    .filter(([, n]) => n > 0)
+    .filter(([, n]) => n >= MIN_THEME_CASES)
     .map(([term, count]) => ({ term, count }))
     .sort(byCount((t) => t.term))
     .slice(0, THEMES_LISTED)

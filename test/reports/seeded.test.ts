@@ -279,24 +279,7 @@ const EXPECTED = {
     { term: 'invoice', count: 2, previous: 2, change: 0, trend: 'same' },
     { term: '账单', count: 2, previous: 0, change: 2, trend: 'new' },
     { term: '退款', count: 2, previous: 0, change: 2, trend: 'new' },
-    { term: 'arrived', count: 1, previous: 1, change: 0, trend: 'same' },
-    ...[
-      'broken',
-      'charge',
-      'charged',
-      'damaged',
-      'fee',
-      'late',
-      'parcel',
-      'report',
-      'sue',
-      'threaten',
-      'total',
-      'twice',
-      'wrong',
-      '三天',
-      '减免',
-    ].map((term) => ({ term, count: 1, previous: 0, change: 1, trend: 'new' })),
+    // A term one case raised (arrived, broken, …) is not listed: a word that came up once may name a person.
   ],
   suggestions: [],
 };
@@ -427,16 +410,8 @@ describe('the seeded data set (3.3, 5.2)', () => {
     expect(report.previousPeriod).toEqual({ from: '2026-10-31', to: '2026-10-31' });
     expect(report.volume.opened).toBe(2);
     expect(report.deadlines[0]).toMatchObject({ name: 'firstResponse', met: 1, breached: 1, attainment: 0.5 });
-    // invoice: P1 and P2; then P1's and P2's other terms once each, alphabetically.
-    expect(report.themes).toEqual(
-      ['invoice', 'address', 'arrived', 'missing', 'printed', 'question', 'refund'].map((term) => ({
-        term,
-        count: term === 'invoice' ? 2 : 1,
-        previous: 0,
-        change: term === 'invoice' ? 2 : 1,
-        trend: 'new',
-      })),
-    );
+    // invoice: P1 and P2; P1's and P2's other terms came up once each, so they are not listed.
+    expect(report.themes).toEqual([{ term: 'invoice', count: 2, previous: 0, change: 2, trend: 'new' }]);
   });
 
   it('a breach excused later by a declared outage moves from real to excused, on the day it was counted (6.2)', async () => {

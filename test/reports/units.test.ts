@@ -454,10 +454,11 @@ describe('the reports: section of a policy', () => {
 
 describe('CSV and HTML output', () => {
   const policy = testPolicy();
+  // Two cases raise the same terms: a term one case raised is not listed.
   const hostile: Fact = { ...base, w: ['=cmd', '<img src=x onerror=alert(1)>', 'a,"b"\nc'] };
 
   it('CSV: quoted per RFC 4180, with a byte-order mark, and no cell a spreadsheet would run as a formula', () => {
-    const csv = reportCsv(reportOf(policy, [hostile]));
+    const csv = reportCsv(reportOf(policy, [hostile, hostile]));
     expect(csv.startsWith('\uFEFFsection,metric,dimension,value\r\n')).toBe(true);
     const rows = parseCsv(csv);
     const terms = rows.filter((r) => r[0] === 'themes' && r[1] === 'count').map((r) => r[2]);
@@ -478,9 +479,20 @@ describe('CSV and HTML output', () => {
   });
 
   it('HTML: every text escaped; no script, no outside reference', () => {
-    const html = reportHtml(reportOf(policy, [hostile]));
+    const html = reportHtml(reportOf(policy, [hostile, hostile]));
     expect(html).not.toContain('<img');
     expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(html).not.toMatch(/<script|<link|<img|src=["']?http|href=["']?http|@import|url\(/i);
+  });
+});
+
+describe('themes and personal data', () => {
+  it('lists a term only when at least two cases raised it: a word one case used (a name) never appears', () => {
+    const policy = testPolicy();
+    const one: Fact = { ...base, w: ['wang', 'xiaoming', 'refund'] };
+    const two: Fact = { ...base, w: ['refund'] };
+    const report = reportOf(policy, [one, two]);
+    expect(report.themes.map((t) => t.term)).toEqual(['refund']);
+    expect(JSON.stringify(report)).not.toContain('xiaoming');
   });
 });
