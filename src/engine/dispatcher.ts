@@ -128,7 +128,8 @@ export class Dispatcher {
     const deliveries = entries.filter((e): e is Delivery => e.kind === 'deliver');
     const cancels = entries.filter((e): e is TimerCancel => e.kind === 'timer.cancel');
     if (deliveries.length > 0) {
-      // 4.2: the delivery record holds the payload sealed (entries of this process's own commits arrive in clear).
+      // 4.2: the delivery record holds the payload sealed; entries arrive sealed under their commit's data key
+      // (sealDelivery only seals what is not, e.g. entries written before sealing existed).
       const sealed = await Promise.all(deliveries.map((d) => store.codec.sealDelivery(d)));
       const pipe = store.redis.pipeline();
       for (const d of sealed) {

@@ -434,7 +434,9 @@ export class Engine {
             ? { opened: (c.opened ?? before?.opened) as NonNullable<StoredCase['opened']> }
             : {}),
         };
-        const entries = committed.outboxIds.map((id, i) => ({ id, entry: outbox[i] as OutboxEntry }));
+        // The entries as committed: a delivery's body is already sealed under this commit's data key, so a
+        // later erasure (which replaces the key) makes it unreadable however late the dispatch runs.
+        const entries = committed.outboxIds.map((id, i) => ({ id, entry: committed.outbox[i] as OutboxEntry }));
         if (entries.length > 0) this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries });
         if (before?.state !== state) {
           this.#log?.info(

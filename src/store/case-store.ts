@@ -39,7 +39,8 @@ export interface CommitRequest {
 }
 
 export type CommitOutcome =
-  | { readonly kind: 'ok'; readonly version: number; readonly outboxIds: string[] }
+  /** `outbox`: the entries as committed, sealed under the commit's own data key. */
+  | { readonly kind: 'ok'; readonly version: number; readonly outboxIds: string[]; readonly outbox: readonly object[] }
   | { readonly kind: 'replay'; readonly result: unknown }
   | { readonly kind: 'conflict' }
   | { readonly kind: 'stale'; readonly version: number };
@@ -116,6 +117,9 @@ export class CaseStore {
     const command = (this.redis as unknown as Record<string, CommitCommand>).intervene_commit as CommitCommand;
     const indexes = [...req.indexes, ...(await this.codec.indexOps(req.expectedVersion, req.context, req.indexes))];
     const indexKeys = indexes.map((op) => k.index(op.index));
+    const outbox = req.outbox.map((entry) =>
+      this.codec.sealOutbox(req.caseId, entry as Record<string, unknown>, key.dek),
+    );
     const reply = await command.call(
       this.redis,
       5 + indexKeys.length,
@@ -134,9 +138,7 @@ export class CaseStore {
       req.caseId,
       JSON.stringify(req.result),
       req.outbox.length,
-      ...req.outbox.map((entry) =>
-        JSON.stringify(this.codec.sealOutbox(req.caseId, entry as Record<string, unknown>, key.dek)),
-      ),
+      ...outbox.map((entry) => JSON.stringify(entry)),
       ...indexes.map((op) => `${op.score === null ? '-' : `+${op.score}`} ${op.member ?? ''}`),
       req.fact ? JSON.stringify(req.fact) : '',
     );
@@ -144,7 +146,7 @@ export class CaseStore {
     switch (kind) {
       case 'ok':
         this.codec.committed(req.caseId, Number(value), key);
-        return { kind: 'ok', version: Number(value), outboxIds: rest };
+        return { kind: 'ok', version: Number(value), outboxIds: rest, outbox };
       case 'replay':
         return { kind: 'replay', result: JSON.parse(value) };
       case 'conflict':
