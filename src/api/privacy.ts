@@ -76,7 +76,16 @@ export function installPrivacy(app: FastifyInstance, opts: PrivacyOptions): void
     const principal = callerOf(request);
     if (!principal) return payload;
     const entries = accessEntries(request, reply, principal, disclosures.get(request), payload, clock());
-    if (entries.length > 0) await access.record(...entries);
+    if (entries.length === 0) return payload;
+    try {
+      await access.record(...entries);
+    } catch (error) {
+      // A read whose access cannot be recorded is not answered (6.1: fail closed). A write that already
+      // committed is answered as it is — a 503 would invite a retry of something done — and the failure is
+      // logged; the case's own audit trail has the action.
+      if (request.method === 'GET' || reply.statusCode >= 400) throw error;
+      request.log.error({ err: (error as Error).message, url: request.url.split('?')[0] }, 'access log append failed');
+    }
     return payload;
   });
 

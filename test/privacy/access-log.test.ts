@@ -181,3 +181,21 @@ describe('rate limits per API key', () => {
     await sendOverHttp(api, id, { type: 'RESPOND' });
   });
 });
+
+describe('when the access log cannot be written', () => {
+  it('a read is not answered (fail closed); a write that committed is answered as it is', async () => {
+    const c = await openOverHttp(api, openCase());
+    // Break the caller's stream: the append fails with WRONGTYPE.
+    await rt.redis.set(rt.access.actorKey('billing-backend'), 'not a stream');
+    try {
+      const read = await api.request('GET', `/v1/cases/${c.id}`);
+      expect(read.status).toBeGreaterThanOrEqual(500);
+      expect(read.text).not.toContain('张三');
+      const write = await api.request('POST', `/v1/cases/${c.id}/events`, { json: { type: 'RESPOND' } });
+      expect(write.status).toBe(200);
+      expect(write.body.version).toBe(2);
+    } finally {
+      await rt.redis.del(rt.access.actorKey('billing-backend'));
+    }
+  });
+});
