@@ -5,6 +5,7 @@ import { problem, problemOf, sendProblem } from '../api/problem.ts';
 import { createIntakeQueue, INTAKE_QUEUE } from '../intake/intake-queue.ts';
 import { parseReportQuery } from '../reports/query.ts';
 import { formatReport, Reports } from '../reports/reports.ts';
+import { createReportsQueue } from '../reports/worker.ts';
 import type { Runtime } from '../runtime.ts';
 import { queueBoard } from './board.ts';
 import { casePage } from './case-page.ts';
@@ -67,8 +68,11 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
     [INTAKE_QUEUE, intake as Queue],
   ]);
   const reader = new OpsReader({ engine: runtime.engine, queues });
+  // The board also shows the outage and report queues (not on the dashboard's panel).
+  const reportsQueue = createReportsQueue(runtime.queueConnection, runtime.config.INTERVENE_QUEUE_PREFIX);
+  reportsQueue.on('error', (err) => runtime.log.warn({ err: err.message, queue: 'reports' }, 'queue connection error'));
   app.addHook('onClose', async () => {
-    await intake.close();
+    await Promise.all([intake.close(), reportsQueue.close()]);
   });
 
   // Only the login form posts a form body; 4 KiB is plenty for a key.
@@ -260,7 +264,11 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
 
   // The intake queue is not on the board: a waiting intake job holds the backend's request, personal data
   // included, which the board would show unmasked (its counts are on the dashboard).
-  const board = [...queues].filter(([name]) => name !== INTAKE_QUEUE).map(([, q]) => q);
+  const board = [
+    ...[...queues].filter(([name]) => name !== INTAKE_QUEUE).map(([, q]) => q),
+    runtime.outageQueue as Queue,
+    reportsQueue as Queue,
+  ];
   await app.register(queueBoard, { prefix: '/queues', basePath: '/ops/queues', queues: board });
 }
 

@@ -217,7 +217,7 @@ describe('the queue board behind the same login', () => {
       JSON.parse(queues.text)
         .queues.map((q: { name: string }) => q.name)
         .sort(),
-    ).toEqual(['deadlines', 'notify']);
+    ).toEqual(['deadlines', 'notify', 'outages', 'reports']);
     const pause = await http('PUT', '/ops/queues/api/queues/notify/pause', { cookie, origin: api.baseUrl });
     expect(pause.status).toBe(403);
     expect(await rt.notifyQueue.isPaused()).toBe(false);

@@ -190,11 +190,11 @@ describe('the ops dashboard in Chromium', () => {
 
   it('shows Bull Board over the queues at /ops/queues (not intake: its waiting jobs hold personal data)', async () => {
     await page.goto(`${api.baseUrl}/ops/queues`);
-    for (const name of ['deadlines', 'notify']) {
+    for (const name of ['deadlines', 'notify', 'outages', 'reports']) {
       await page.getByText(name, { exact: true }).first().waitFor({ timeout: 15_000 });
     }
     // The overview's cards: one per queue with its job count; notify holds the dead-lettered deliveries' failed jobs.
-    await expect.poll(() => page.getByText(/^\d+ Jobs$/).count(), { timeout: 15_000 }).toBe(2);
+    await expect.poll(() => page.getByText(/^\d+ Jobs$/).count(), { timeout: 15_000 }).toBe(4);
     await shot(page, '05-queues');
   });
 
