@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing, Principal } from '../api/keys.ts';
 import { problem, problemOf, sendProblem } from '../api/problem.ts';
+import { RateLimiter } from '../api/rate-limit.ts';
 import { createIntakeQueue, INTAKE_QUEUE } from '../intake/intake-queue.ts';
 import { parseReportQuery } from '../reports/query.ts';
 import { formatReport, Reports } from '../reports/reports.ts';
@@ -68,6 +69,10 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
     [INTAKE_QUEUE, intake as Queue],
   ]);
   const reader = new OpsReader({ engine: runtime.engine, queues });
+  const limiter = new RateLimiter(runtime.redis, runtime.access.prefix, {
+    people: runtime.config.INTERVENE_RATE_LIMIT,
+    service: runtime.config.INTERVENE_RATE_LIMIT_SERVICE,
+  });
   // The board also shows the outage and report queues (not on the dashboard's panel).
   const reportsQueue = createReportsQueue(runtime.queueConnection, runtime.config.INTERVENE_QUEUE_PREFIX);
   reportsQueue.on('error', (err) => runtime.log.warn({ err: err.message, queue: 'reports' }, 'queue connection error'));
@@ -93,7 +98,8 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
   const refuse = (request: FastifyRequest, reply: FastifyReply, status: number, title: string, message: string) => {
     const path = request.url.split('?')[0] as string;
     if (wantsJson(path)) {
-      return sendProblem(reply, problem(status, status === 401 ? 'UNAUTHENTICATED' : 'FORBIDDEN', title, message));
+      const code = status === 401 ? 'UNAUTHENTICATED' : status === 429 ? 'RATE_LIMITED' : 'FORBIDDEN';
+      return sendProblem(reply, problem(status, code, title, message));
     }
     const user = request.opsUser;
     return html(reply, status, (nonce) =>
@@ -108,10 +114,21 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
     );
   };
 
+  /** The API's per-key budget (docs/privacy.md); a login attempt spends its client address's. */
+  const overLimit = async (request: FastifyRequest, reply: FastifyReply, name: string, role: string) => {
+    const taken = await limiter.take(name, role);
+    if (taken.ok) return undefined;
+    reply.header('retry-after', String(Math.max(1, Math.ceil(taken.retryAfterMs / 1000))));
+    return refuse(request, reply, 429, 'Too many requests', `at most ${taken.limit} requests per second`);
+  };
+
   app.addHook('onRequest', async (request, reply) => {
     reply.headers(SECURITY_HEADERS);
     reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
     const path = request.url.split('?')[0] as string;
+    if (path === '/ops/login' && request.method === 'POST') {
+      return overLimit(request, reply, `login:${request.ip}`, 'agent');
+    }
     if (PUBLIC.has(path)) return;
     const header = request.headers.authorization;
     let principal: Principal | undefined;
@@ -139,6 +156,8 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
       );
     }
     request.opsUser = principal;
+    const limited = await overLimit(request, reply, principal.name, principal.role);
+    if (limited) return limited;
     if (SAFE_METHODS.has(request.method)) return;
     // A job added or rewritten on the board would act in someone else's name (an intake job names its
     // actor; a deadline or delivery job fires into the engine): no role may do it (4.1, 6.1).

@@ -289,3 +289,22 @@ describe('/ops/reports: the service-data report on the dashboard (3.3, 5.2)', ()
     expect((await http('GET', '/ops', { cookie })).text).toContain('href="/ops/reports"');
   });
 });
+
+describe('rate limits on the ops pages', () => {
+  it('a key past its budget per second gets 429 with Retry-After; so does a burst of login attempts', async () => {
+    // 250 requests: however the burst falls across one-second windows, one window gets more than 100.
+    const burst = await Promise.all(
+      Array.from({ length: 250 }, () =>
+        http('GET', '/ops/api/session', { authorization: `Bearer ${api.keys.auditor}` }),
+      ),
+    );
+    const limited = burst.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited[0]?.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(JSON.parse(limited[0]?.text ?? '{}')).toMatchObject({ code: 'RATE_LIMITED' });
+    const guesses = await Promise.all(
+      Array.from({ length: 250 }, () => login('ivk_not-a-key', { headers: sameSite() })),
+    );
+    expect(guesses.some((r) => r.status === 429)).toBe(true);
+  });
+});
