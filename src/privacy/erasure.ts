@@ -155,32 +155,44 @@ export class Erasure {
     const now = this.#clock();
     let erased = 0;
     for (let p = 0; p < store.keys.partitions; p++) {
-      const rows = await store.redis.zrangebyscore(
-        `${store.keys.tag(p)}:closed-at`,
-        '-inf',
-        String(now),
-        'WITHSCORES',
-        'LIMIT',
-        0,
-        limitPerPartition,
-      );
-      for (let i = 0; i < rows.length; i += 2) {
-        const caseId = rows[i] as string;
-        const closedAt = Number(rows[i + 1]);
-        const { stored } = await store.load(caseId);
-        if (!stored) continue;
-        const keep = (await this.#opts.policyOf(stored)).retention?.personalDataMs;
-        if (keep === undefined || closedAt + keep > now) continue;
-        if (!(await this.case(caseId, RETENTION_ACTOR, 'retention'))) continue;
-        erased++;
-        await access.record({
-          at: new Date(now).toISOString(),
-          actor: RETENTION_ACTOR,
-          action: 'retention',
-          caseId,
-          withinAuthority: true,
-          via: 'job',
-        });
+      const index = `${store.keys.tag(p)}:closed-at`;
+      // Oldest closings first, page by page: a case not yet due (its policy keeps data longer) is stepped
+      // over, and one whose pinned policy sets no retention leaves the index (it will never be due), so
+      // neither can hold back the cases behind it.
+      for (let offset = 0; ; ) {
+        const rows = await store.redis.zrangebyscore(
+          index,
+          '-inf',
+          String(now),
+          'WITHSCORES',
+          'LIMIT',
+          offset,
+          limitPerPartition,
+        );
+        for (let i = 0; i < rows.length; i += 2) {
+          const caseId = rows[i] as string;
+          const closedAt = Number(rows[i + 1]);
+          const { stored } = await store.load(caseId);
+          const keep = stored ? (await this.#opts.policyOf(stored)).retention?.personalDataMs : undefined;
+          if (!stored || keep === undefined) {
+            await store.redis.zrem(index, caseId);
+            continue;
+          }
+          if (closedAt + keep > now || !(await this.case(caseId, RETENTION_ACTOR, 'retention'))) {
+            offset++;
+            continue;
+          }
+          erased++;
+          await access.record({
+            at: new Date(now).toISOString(),
+            actor: RETENTION_ACTOR,
+            action: 'retention',
+            caseId,
+            withinAuthority: true,
+            via: 'job',
+          });
+        }
+        if (rows.length < limitPerPartition * 2) break;
       }
     }
     if (erased > 0) this.#opts.log?.info({ cases: erased }, 'retention: personal data of closed cases erased');
