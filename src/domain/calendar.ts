@@ -115,7 +115,8 @@ const date = z
   .string()
   .refine((text) => dayNumber(text) !== undefined, 'not a date written YYYY-MM-DD, such as 2026-10-01');
 
-const timezone = z.string().refine((tz) => {
+/** An IANA time zone (the policy's and each calendar's). */
+export const timezoneSchema = z.string().refine((tz) => {
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
     return true;
@@ -151,7 +152,7 @@ export const calendarSchema: z.ZodType<CalendarDocument> = z
   .strictObject(
     {
       version: z.number().int('an integer').positive('a positive integer'),
-      timezone,
+      timezone: timezoneSchema,
       week,
       holidays: z.array(date).exactOptional(),
       makeUpDays: z.array(date).exactOptional(),

@@ -1,6 +1,6 @@
 import '../domain/zod-messages.ts';
 import { z } from 'zod';
-import { calendarSchema } from '../domain/calendar.ts';
+import { calendarSchema, timezoneSchema as timezone } from '../domain/calendar.ts';
 import { parseDuration } from '../domain/duration.ts';
 import { moneySchema } from '../domain/money.ts';
 import { PAUSE_REASONS, REQUIRED_DEADLINES, ROLES, TRIGGERS } from '../domain/vocabulary.ts';
@@ -16,15 +16,6 @@ const duration = z.string().refine((text) => {
   const ms = parseDuration(text);
   return ms !== undefined && ms > 0;
 }, 'not an ISO-8601 duration of weeks, days, hours, minutes or seconds (e.g. PT15M, P1D), greater than zero');
-
-const timezone = z.string().refine((tz) => {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}, 'not an IANA time zone such as Asia/Shanghai');
 
 const webhook = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: 'an http(s) URL' }),

@@ -1,3 +1,4 @@
+import { CLOCK_STEPS } from '../../machines/steps.ts';
 import type { CaseContext } from '../../machines/types.ts';
 
 // The simulator's timeline: every step of a case told as entries with their time (ISO-8601 in the
@@ -7,15 +8,8 @@ export const TIMELINE_KINDS = [
   'opened',
   'event',
   'refused',
-  'armed',
-  'warning',
-  'paused',
-  'resumed',
-  'moved',
-  'met',
-  'breached',
-  'excused',
-  'cancelled',
+  // What happened to a deadline: the clock steps of machines/steps.ts.
+  ...CLOCK_STEPS,
   'escalated',
   'handoff',
   'notice',
