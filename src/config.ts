@@ -53,6 +53,11 @@ const schema = z.object({
     .optional(),
   INTERVENE_RATE_LIMIT: int(0, 1_000_000).default(100),
   INTERVENE_RATE_LIMIT_SERVICE: int(0, 1_000_000).default(0),
+  /** 4.2: accept intake jobs whose body is not sealed to the intake key (docs/privacy.md, "Queues"). */
+  INTERVENE_INTAKE_ACCEPT_CLEAR: z
+    .enum(['true', 'false'], { error: 'true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
   INTERVENE_RETENTION_INTERVAL_MS: int(1_000, 86_400_000).default(3_600_000),
   INTERVENE_WORKERS: z
     .string()

@@ -9,7 +9,8 @@ import { TimerPromoter } from './deadlines/promoter.ts';
 import { createDeadlineQueue, startDeadlineWorker, type TimerJob } from './deadlines/timer-queue.ts';
 import { Dispatcher } from './engine/dispatcher.ts';
 import { Engine } from './engine/engine.ts';
-import { createIntakeQueue, type IntakeJob, startIntakeWorker } from './intake/intake-queue.ts';
+import { createIntakeQueue, eraseWaitingIntake, type IntakeJob, startIntakeWorker } from './intake/intake-queue.ts';
+import { IntakeKeys } from './intake/sealing.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { createNotifyQueue, type NotifyJob, startNotifyWorker } from './notify/delivery.ts';
 import { resolveSecrets } from './notify/secrets.ts';
@@ -48,6 +49,8 @@ export interface Runtime {
   readonly outages: OutageStore;
   readonly outageQueue: Queue<OutageJob>;
   readonly intakeQueue: Queue<IntakeJob>;
+  /** 4.2: the key pair intake bodies are sealed to (src/intake/sealing.ts). */
+  readonly intakeKeys: IntakeKeys;
   /** This runtime's Prometheus registry and the hooks that feed it (src/metrics). */
   readonly metrics: Metrics;
   /** The workers startWorkers started in this process (readiness checks them). */
@@ -125,6 +128,8 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     config.INTERVENE_NOTIFY_BACKOFF_MS,
   );
   const intakeQueue = createIntakeQueue(queueConnection, prefix);
+  const intakeKeys = new IntakeKeys(dataKeys);
+  await intakeKeys.publish(redis, prefix);
   // Without listeners BullMQ prints reconnect errors to the console, bypassing the logger.
   for (const queue of [deadlineQueue, notifyQueue, intakeQueue] as Queue[]) {
     queue.on('error', (err) => log.warn({ err: err.message, queue: queue.name }, 'queue connection error'));
@@ -165,6 +170,7 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
       if (!found) throw new Error(`case ${stored.context.caseId} disappeared`);
       return found.policy;
     },
+    intake: (customerId, caseIds) => eraseWaitingIntake(intakeQueue, intakeKeys, customerId, caseIds),
     log,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
@@ -186,6 +192,7 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     outages,
     outageQueue,
     intakeQueue,
+    intakeKeys,
     metrics,
     workers,
     secrets,
@@ -194,7 +201,15 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     redisServer: server,
     startWorkers(only = ['deadlines', 'notify', 'dispatcher', 'intake', 'reports']) {
       if (only.includes('intake')) {
-        workers.push(startIntakeWorker({ connection: queueClient(url), prefix, engine }));
+        workers.push(
+          startIntakeWorker({
+            connection: queueClient(url),
+            prefix,
+            engine,
+            keys: intakeKeys,
+            acceptClear: config.INTERVENE_INTAKE_ACCEPT_CLEAR,
+          }),
+        );
       }
       if (only.includes('dispatcher')) {
         dispatcher.start(config.INTERVENE_SWEEP_INTERVAL_MS);

@@ -99,8 +99,8 @@ export function installPrivacy(app: FastifyInstance, opts: PrivacyOptions): void
     }
     const id = customerId.safeParse(request.params.id);
     if (!id.success) throw new ValidationError('invalid customer id', fieldErrors(id.error.issues, 'params.id'));
-    const { caseIds } = await erasure.customer(id.data, actorOf(principal), 'api');
-    return { erased: caseIds.length, cases: caseIds };
+    const { caseIds, intakeJobs } = await erasure.customer(id.data, actorOf(principal), 'api');
+    return { erased: caseIds.length, cases: caseIds, intakeJobs };
   });
 
   app.get('/v1/access-log', async (request) => {
@@ -268,8 +268,15 @@ export function privacyOpenApi(
                 'application/json': {
                   schema: {
                     type: 'object',
-                    properties: { erased: { type: 'integer' }, cases: { type: 'array', items: { type: 'string' } } },
-                    required: ['erased', 'cases'],
+                    properties: {
+                      erased: { type: 'integer', description: 'how many cases were erased' },
+                      cases: { type: 'array', items: { type: 'string' } },
+                      intakeJobs: {
+                        type: 'integer',
+                        description: "the customer's intake jobs still waiting whose body was blanked",
+                      },
+                    },
+                    required: ['erased', 'cases', 'intakeJobs'],
                   },
                 },
               },

@@ -21,6 +21,7 @@ import { configOf, EXIT, type Io, intFlag, print, UsageError, type Values, withR
 export const PRIVACY_USAGE = `  intervene data rotate [--dry-run] [--batch N] [--pace-ms MS]
   intervene data status
   intervene data keys generate [--id ID]
+  intervene data intake-key
   intervene data erase --customer ID
   intervene data retention
   intervene access log (--case ID | --actor NAME | --customer ID) [--limit N]
@@ -33,6 +34,8 @@ const HELP = `${PRIVACY_USAGE}
   data status          how many cases each data key wraps: a key no case uses may be retired
   data keys generate   a new data key (<id>:<base64>) to add to INTERVENE_DATA_KEYS; in development
                        (no INTERVENE_DATA_KEYS) it is added to var/data-keys.yaml and made current
+  data intake-key      publishes and prints the key intake producers seal bodies to (JSON, for
+                       createIntakeProducer's intakeKey or a producer in another language)
   data erase           erases a customer's personal data from every case (as --as service|supervisor)
   data retention       runs the retention job once now
   access log           the access log of a case, an actor (API key name) or a customer, newest first
@@ -147,6 +150,13 @@ async function dispatch(name: string, values: Values, io: Io): Promise<number> {
         );
         return EXIT.ok;
       });
+    case 'data intake-key':
+      return withRuntime(values, async (rt) => {
+        await rt.intakeKeys.publish(rt.redis, rt.config.INTERVENE_QUEUE_PREFIX);
+        const key = rt.intakeKeys.publicKey();
+        print(io, values, key, () => JSON.stringify(key));
+        return EXIT.ok;
+      });
     case 'data erase':
       return withRuntime(values, async (rt) => {
         const customer = values.customer as string | undefined;
@@ -156,12 +166,12 @@ async function dispatch(name: string, values: Values, io: Io): Promise<number> {
           await rt.access.record({ ...refusal(actor, 'erase'), clause: '4.2' });
           throw new Forbidden(`role ${actor.role} may not erase personal data (service, supervisor may)`, '4.2');
         }
-        const { caseIds } = await rt.erasure.customer(customer, actorEntry(actor), 'cli');
+        const { caseIds, intakeJobs } = await rt.erasure.customer(customer, actorEntry(actor), 'cli');
         print(
           io,
           values,
-          { erased: caseIds.length, cases: caseIds },
-          () => `erased the personal data of ${caseIds.length} case(s)`,
+          { erased: caseIds.length, cases: caseIds, intakeJobs },
+          () => `erased the personal data of ${caseIds.length} case(s) and ${intakeJobs} waiting intake job(s)`,
         );
         return EXIT.ok;
       });

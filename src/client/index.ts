@@ -3,7 +3,16 @@ import type { Redis } from 'ioredis';
 import type { CaseEvent, OpenCase, PublicEvent } from '../domain/events.ts';
 import type { Role } from '../domain/vocabulary.ts';
 import { createIntakeQueue, INTAKE_QUEUE, type IntakeJob, scrubIntake } from '../intake/intake-queue.ts';
+import {
+  type IntakeBinding,
+  type IntakePublicKey,
+  intakeKeyName,
+  parseIntakePublicKey,
+  sealIntakeBody,
+} from '../intake/sealing.ts';
 
+export type { IntakeBinding, IntakePublicKey, SealedIntakeBody } from '../intake/sealing.ts';
+export { intakeKeyName, sealIntakeBody } from '../intake/sealing.ts';
 // The typed client backend services import: HTTP, and a producer for the intake queue.
 export type { CaseEvent, OpenCase, PublicEvent };
 
@@ -155,16 +164,40 @@ const STATUS: Record<string, number> = {
   PRECONDITION_FAILED: 412,
   VERSION_CONFLICT: 409,
   CASE_EXISTS: 409,
+  PERSONAL_DATA_ERASED: 410,
 };
 
+/** How long a producer trusts the intake key it read before reading it again (a rotation reaches it so soon). */
+const KEY_TTL_MS = 60_000;
+
 /**
- * Adds intake jobs instead of calling HTTP. `idempotencyKey` becomes the job id: adding the same key
- * twice is one job, and the same key with another body is an IDEMPOTENCY_CONFLICT. `result(job)`
- * waits for the engine's answer or its refusal.
+ * Adds intake jobs instead of calling HTTP. Each body is sealed to the service's intake key (4.2; read from
+ * Redis, or pinned with `intakeKey`), so the queue never holds it in clear. `idempotencyKey` becomes the
+ * job id: adding the same key twice is one job, and the same key with another body is an
+ * IDEMPOTENCY_CONFLICT. `result(job)` waits for the engine's answer or its refusal.
  */
-export function createIntakeProducer(opts: { connection: Redis; prefix?: string; actor: IntakeActor }) {
+export function createIntakeProducer(opts: {
+  connection: Redis;
+  prefix?: string;
+  actor: IntakeActor;
+  /** Pins the key bodies are sealed to (what `intervene intake key` prints) instead of reading it from Redis. */
+  intakeKey?: IntakePublicKey;
+}) {
   const prefix = opts.prefix ?? 'ivn-bull';
   const queue = createIntakeQueue(opts.connection, prefix);
+  let key: { value: IntakePublicKey; until: number } | undefined = opts.intakeKey
+    ? { value: parseIntakePublicKey(JSON.stringify(opts.intakeKey)), until: Number.POSITIVE_INFINITY }
+    : undefined;
+  async function intakeKey(): Promise<IntakePublicKey> {
+    if (!key || key.until < Date.now()) {
+      const value = parseIntakePublicKey(await opts.connection.get(intakeKeyName(prefix)));
+      key = { value, until: Date.now() + KEY_TTL_MS };
+    }
+    return key.value;
+  }
+  async function sealed(binding: Omit<IntakeBinding, 'jobId'>, body: unknown, idempotencyKey: string) {
+    return sealIntakeBody(await intakeKey(), { ...binding, jobId: intakeJobId(idempotencyKey) }, body);
+  }
   // Listening starts before the first job is added, so no completion can slip past `result()`.
   const events = new QueueEvents(INTAKE_QUEUE, { connection: opts.connection.duplicate(), prefix });
   const ready = events.waitUntilReady();
@@ -211,20 +244,24 @@ export function createIntakeProducer(opts: { connection: Redis; prefix?: string;
     return undefined;
   }
   return {
-    openCase: (input: OpenCase, o: { idempotencyKey: string }) =>
-      add('open', { kind: 'open', actor: opts.actor, body: input }, o.idempotencyKey),
-    send: (caseId: string, event: PublicEvent, o: { idempotencyKey: string; ifMatch?: number }) =>
-      add(
+    openCase: async (input: OpenCase, o: { idempotencyKey: string }) => {
+      const body = await sealed({ kind: 'open', actor: opts.actor }, input, o.idempotencyKey);
+      return add('open', { kind: 'open', actor: opts.actor, body }, o.idempotencyKey);
+    },
+    send: async (caseId: string, event: PublicEvent, o: { idempotencyKey: string; ifMatch?: number }) => {
+      const body = await sealed({ kind: 'event', caseId, actor: opts.actor }, event, o.idempotencyKey);
+      return add(
         'event',
         {
           kind: 'event',
           actor: opts.actor,
           caseId,
-          body: event,
+          body,
           ...(o.ifMatch === undefined ? {} : { ifMatch: o.ifMatch }),
         },
         o.idempotencyKey,
-      ),
+      );
+    },
     /** Waits for a job's outcome; a refusal rejects with an InterveneError carrying code and clause. */
     async result(job: Job<IntakeJob>, timeoutMs = 30_000) {
       await ready;

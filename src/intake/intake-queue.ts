@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Actor } from '../../machines/types.ts';
@@ -7,6 +6,8 @@ import { DomainError, fieldErrors, ValidationError } from '../domain/errors.ts';
 import { parseEvent, parseOpenCase } from '../domain/events.ts';
 import { ROLES } from '../domain/vocabulary.ts';
 import type { ApplyResult, Engine } from '../engine/engine.ts';
+import { SealError } from '../privacy/cipher.ts';
+import { bodyDigest, type IntakeBinding, type IntakeKeys, isSealedBody, sealedKeyId } from './sealing.ts';
 
 export const INTAKE_QUEUE = 'intake';
 
@@ -41,17 +42,100 @@ const jobSchema = z.discriminatedUnion('kind', [
 ]);
 
 /**
- * 4.2: a job's body carries personal data in clear (BullMQ stores job data as is), so once the job is
- * decided its body is replaced by a hash of it: the finished job keeps its outcome and its idempotency
- * (the producer compares hashes), and no longer the customer's data. A job still waiting or being
- * retried keeps its body until then.
+ * 4.2: a body waits in the queue sealed to the intake key (./sealing.ts). Once the job is decided its
+ * body is replaced by the digest of the clear body: the finished job keeps its outcome and its
+ * idempotency (the producer compares digests), and no longer even the ciphertext.
  */
 export function scrubIntake<J extends { body: unknown }>(data: J): J {
   if (typeof data !== 'object' || data === null) return data;
-  const body = data.body as { scrubbed?: unknown } | null;
+  const body = data.body as { scrubbed?: unknown; erased?: unknown } | null;
   if (body && typeof body === 'object' && typeof body.scrubbed === 'string') return data;
-  const text = JSON.stringify(data.body) ?? 'null';
-  return { ...data, body: { scrubbed: createHash('sha256').update(text).digest('hex') } };
+  if (body && typeof body === 'object' && typeof body.erased === 'string')
+    return { ...data, body: { scrubbed: body.erased } };
+  return { ...data, body: { scrubbed: isSealedBody(data.body) ? data.body.digest : bodyDigest(data.body) } };
+}
+
+const bindingOf = (job: Job<IntakeJob>): IntakeBinding => ({
+  jobId: job.id as string,
+  kind: job.data.kind,
+  caseId: job.data.kind === 'event' ? job.data.caseId : undefined,
+  actor: job.data.actor,
+});
+
+/** The clear body of a job: opened if sealed; refused if erased, or if clear and clear is not accepted. */
+function bodyOf(job: Job<IntakeJob>, keys: IntakeKeys, acceptClear: boolean): unknown {
+  const body = job.data.body;
+  if (isSealedBody(body)) {
+    const kid = sealedKeyId(body);
+    // A rolling rotation: another worker may hold the new key; this one retries (and logs) rather than refuses.
+    if (kid && !keys.has(kid))
+      throw new Error(`intake body sealed with data key ${kid}, which this process does not hold`);
+    try {
+      return keys.open(bindingOf(job), body);
+    } catch (error) {
+      if (!(error instanceof SealError)) throw error;
+      throw new ValidationError('the sealed intake body cannot be opened', [{ path: 'body', message: error.message }]);
+    }
+  }
+  if (body && typeof body === 'object' && typeof (body as { erased?: unknown }).erased === 'string') {
+    throw new DomainError('PERSONAL_DATA_ERASED', "the customer's personal data was erased while this job waited", {
+      clause: '4.2',
+    });
+  }
+  if (!acceptClear) {
+    throw new ValidationError('the intake body is not sealed', [
+      {
+        path: 'body',
+        message:
+          'must be sealed to the intake key (createIntakeProducer does it; docs/privacy.md, "Queues"), unless the service runs with INTERVENE_INTAKE_ACCEPT_CLEAR=true',
+      },
+    ]);
+  }
+  return body;
+}
+
+/**
+ * 4.2 erasure: the waiting intake jobs of a customer — an opening for its id, or an event for one of its
+ * cases — lose their body (it becomes `{ erased: digest }`), and the worker refuses them with
+ * PERSONAL_DATA_ERASED. A job already taken by a worker is past reach (docs/privacy.md). Returns how many.
+ */
+export async function eraseWaitingIntake(
+  queue: Queue<IntakeJob>,
+  keys: IntakeKeys,
+  customerId: string,
+  caseIds: readonly string[],
+): Promise<number> {
+  const cases = new Set(caseIds);
+  let erased = 0;
+  const page = 500;
+  for (let start = 0; ; start += page) {
+    const jobs = (await queue.getJobs(['waiting', 'delayed', 'prioritized'], start, start + page - 1, true)) as Job<
+      IntakeJob,
+      ApplyResult
+    >[];
+    for (const job of jobs) {
+      if (!job?.data || !job.id) continue;
+      const data = job.data;
+      let body: unknown;
+      try {
+        body = isSealedBody(data.body) ? keys.open(bindingOf(job), data.body) : data.body;
+      } catch {
+        continue; // the worker refuses it anyway
+      }
+      const customer = (body as { customer?: { id?: unknown } } | null)?.customer?.id;
+      const mine = data.kind === 'open' ? customer === customerId : cases.has(data.caseId);
+      if (!mine) continue;
+      const digest = isSealedBody(data.body) ? data.body.digest : bodyDigest(data.body);
+      try {
+        await job.updateData({ ...data, body: { erased: digest } });
+        erased++;
+      } catch {
+        // taken and finished meanwhile: scrubbed by the worker
+      }
+    }
+    if (jobs.length < page) break;
+  }
+  return erased;
 }
 
 export function createIntakeQueue(connection: Redis, prefix: string): Queue<IntakeJob> {
@@ -68,7 +152,14 @@ export function createIntakeQueue(connection: Redis, prefix: string): Queue<Inta
 }
 
 /** Binds the intake queue to the engine: the same validation, authority rules and single write path. */
-export function startIntakeWorker(opts: { connection: Redis; prefix: string; engine: Engine; concurrency?: number }) {
+export function startIntakeWorker(opts: {
+  connection: Redis;
+  prefix: string;
+  engine: Engine;
+  keys: IntakeKeys;
+  acceptClear?: boolean;
+  concurrency?: number;
+}) {
   return new Worker<IntakeJob, ApplyResult>(
     INTAKE_QUEUE,
     async (job) => {
@@ -78,10 +169,11 @@ export function startIntakeWorker(opts: { connection: Redis; prefix: string; eng
         const data = parsed.data;
         const actor = data.actor as Actor;
         const key = { idempotencyKey: `intake:${job.id}` };
+        const body = bodyOf(job, opts.keys, opts.acceptClear ?? false);
         const result =
           data.kind === 'open'
-            ? await opts.engine.open(parseOpenCase(data.body), actor, key)
-            : await opts.engine.apply(data.caseId, parseEvent(data.body), actor, {
+            ? await opts.engine.open(parseOpenCase(body), actor, key)
+            : await opts.engine.apply(data.caseId, parseEvent(body), actor, {
                 ...key,
                 ...(data.ifMatch === undefined ? {} : { expectedVersion: data.ifMatch }),
               });

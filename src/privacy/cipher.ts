@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 // AES-256-GCM (Node's crypto): a fresh 96-bit IV per message, a 128-bit tag, and associated data that
 // binds each ciphertext to where it belongs (a case id and a purpose), so a blob moved elsewhere fails.
@@ -68,6 +68,16 @@ export class DataKeyRing {
 
   wrap(plain: Buffer, aad: string): string {
     return `${this.currentId}.${seal(this.#keys.get(this.currentId) as Buffer, plain, aad)}`;
+  }
+
+  /**
+   * A 32-byte key for another purpose, derived from data key `id` (HKDF-SHA256, `info` naming the
+   * purpose): it exists exactly as long as that data key is configured, and rotates with it.
+   */
+  derive(id: string, info: string): Buffer {
+    const key = this.#keys.get(id);
+    if (!key) throw new SealError(`data key ${id} is not among the configured keys (INTERVENE_DATA_KEYS)`);
+    return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), info, KEY_BYTES));
   }
 
   unwrap(token: string, aad: string): Buffer {

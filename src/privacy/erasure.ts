@@ -37,6 +37,8 @@ export interface ErasureOptions {
   readonly access: AccessLog;
   /** The policy a case is pinned to (for its retention period). */
   readonly policyOf: (stored: StoredCase) => Promise<Policy>;
+  /** Blanks the bodies of the customer's intake jobs still waiting (src/intake/intake-queue.ts); returns how many. */
+  readonly intake?: (customerId: string, caseIds: readonly string[]) => Promise<number>;
   readonly log?: Logger;
   readonly clock?: () => number;
 }
@@ -66,8 +68,15 @@ export class Erasure {
   }
 
   /** DELETE /v1/customers/{id}/personal-data: erases the customer's personal data from every case. */
-  async customer(customerId: string, actor: AccessActor, via: string): Promise<{ caseIds: string[] }> {
-    const { ref, caseIds } = await this.casesOf(customerId);
+  async customer(
+    customerId: string,
+    actor: AccessActor,
+    via: string,
+  ): Promise<{ caseIds: string[]; intakeJobs: number }> {
+    const before = await this.casesOf(customerId);
+    // Waiting intake jobs first, then the cases again: an opening a worker took meanwhile is one of them.
+    const intakeJobs = (await this.#opts.intake?.(customerId, before.caseIds)) ?? 0;
+    const { ref, caseIds } = this.#opts.intake ? await this.casesOf(customerId) : before;
     const erased: string[] = [];
     for (const caseId of caseIds) {
       if (await this.case(caseId, actor, 'request', ref)) erased.push(caseId);
@@ -77,8 +86,11 @@ export class Erasure {
       ...caseIds.map((caseId) => ({ at, actor, action: 'erase', caseId, customer: ref, withinAuthority: true, via })),
       ...(caseIds.length === 0 ? [{ at, actor, action: 'erase', customer: ref, withinAuthority: true, via }] : []),
     );
-    this.#opts.log?.info({ customer: ref, cases: caseIds.length, by: actor.name }, 'personal data erased on request');
-    return { caseIds: erased };
+    this.#opts.log?.info(
+      { customer: ref, cases: caseIds.length, intakeJobs, by: actor.name },
+      'personal data erased on request',
+    );
+    return { caseIds: erased, intakeJobs };
   }
 
   /**

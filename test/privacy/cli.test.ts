@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { IntakeKeys } from '../../src/intake/sealing.ts';
+import { parseDataKeys } from '../../src/privacy/data-keys.ts';
 import { spawnCli } from '../support/cli.ts';
 import { dropPrefix, redisUrl } from '../support/runtime.ts';
 import { dataKey } from './helpers.ts';
@@ -110,7 +113,7 @@ describe('intervene data / access and case show', () => {
       '--json',
     ]);
     expect(erased.code, erased.stderr).toBe(0);
-    expect(JSON.parse(erased.stdout)).toEqual({ erased: 1, cases: [caseId] });
+    expect(JSON.parse(erased.stdout)).toEqual({ erased: 1, cases: [caseId], intakeJobs: 0 });
     const show = await cli(['case', 'show', caseId, '--json']);
     expect(JSON.parse(show.stdout).customer.name).toBe('[erased]');
     const verify = await cli(['access', 'verify', '--case', caseId]);
@@ -119,6 +122,21 @@ describe('intervene data / access and case show', () => {
     const byPerson = await cli(['access', 'log', '--actor', 'li', '--json']);
     expect(JSON.parse(byPerson.stdout)[0]).toMatchObject({ action: 'erase', withinAuthority: false, via: 'cli' });
   }, 60_000);
+
+  it('data intake-key publishes and prints the key producers seal to, derived from the current data key', async () => {
+    const res = await cli(['data', 'intake-key', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const printed = JSON.parse(res.stdout);
+    // By now the current (and only) data key is k2 (rotated above).
+    expect(printed).toEqual(new IntakeKeys(parseDataKeys(base.INTERVENE_DATA_KEYS, undefined)).publicKey());
+    expect(printed.kid).toBe('k2');
+    const redis = new Redis(redisUrl());
+    try {
+      expect(JSON.parse((await redis.get(`${prefix}-bull:intake-key`)) as string)).toEqual(printed);
+    } finally {
+      redis.disconnect();
+    }
+  }, 30_000);
 
   it('bad usage names the flag (exit 2)', async () => {
     const res = await cli(['access', 'log']);

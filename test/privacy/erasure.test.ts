@@ -115,7 +115,7 @@ describe('DELETE /v1/customers/{id}/personal-data', () => {
   it('erases every case of the customer and nobody else’s', async () => {
     const res = await api.request('DELETE', `/v1/customers/${x.customerId}/personal-data`, { as: 'supervisor' });
     expect(res.status, res.text).toBe(200);
-    expect(res.body).toEqual({ erased: 2, cases: [escalated.id, closed].sort() });
+    expect(res.body).toEqual({ erased: 2, cases: [escalated.id, closed].sort(), intakeJobs: 0 });
     expect(res.text).not.toContain(x.name);
     erasedAt = (await api.request('GET', `/v1/cases/${escalated.id}`)).body;
     expect(erasedAt.customer).toEqual({ id: ERASED, name: ERASED, phone: ERASED, email: ERASED });
@@ -206,7 +206,7 @@ describe('DELETE /v1/customers/{id}/personal-data', () => {
 
   it('a second request finds nothing left to erase', async () => {
     const res = await api.request('DELETE', `/v1/customers/${x.customerId}/personal-data`);
-    expect(res.body).toEqual({ erased: 0, cases: [] });
+    expect(res.body).toEqual({ erased: 0, cases: [], intakeJobs: 0 });
   });
 
   it('an erased case still takes events; new free text is sealed under its new key', async () => {
