@@ -129,7 +129,6 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
   );
   const intakeQueue = createIntakeQueue(queueConnection, prefix);
   const intakeKeys = new IntakeKeys(dataKeys);
-  await intakeKeys.publish(redis, prefix);
   // Without listeners BullMQ prints reconnect errors to the console, bypassing the logger.
   for (const queue of [deadlineQueue, notifyQueue, intakeQueue] as Queue[]) {
     queue.on('error', (err) => log.warn({ err: err.message, queue: queue.name }, 'queue connection error'));
@@ -170,13 +169,14 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
       if (!found) throw new Error(`case ${stored.context.caseId} disappeared`);
       return found.policy;
     },
-    intake: (customerId, caseIds) => eraseWaitingIntake(intakeQueue, intakeKeys, customerId, caseIds),
+    intake: (customerId, caseIds) => eraseWaitingIntake(intakeQueue, queueConnection, intakeKeys, customerId, caseIds),
     log,
     ...(opts.clock ? { clock: opts.clock } : {}),
   });
   let retention: { stop(): Promise<void> } | undefined;
   const workers: Worker[] = [];
   let promoter: TimerPromoter | undefined;
+  let keyTimer: NodeJS.Timeout | undefined;
 
   return {
     config,
@@ -201,6 +201,14 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     redisServer: server,
     startWorkers(only = ['deadlines', 'notify', 'dispatcher', 'intake', 'reports']) {
       if (only.includes('intake')) {
+        // The processes that open intake bodies publish the key producers seal to, and keep it there.
+        const publish = () =>
+          intakeKeys
+            .publish(redis, prefix)
+            .catch((err: Error) => log.warn({ err: err.message }, 'intake key not published'));
+        void publish();
+        keyTimer = setInterval(publish, 30_000);
+        keyTimer.unref();
         workers.push(
           startIntakeWorker({
             connection: queueClient(url),
@@ -304,6 +312,7 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
       };
       const within = (ms: number, work: Promise<unknown>) =>
         Promise.race([work, new Promise((r) => setTimeout(r, ms).unref())]);
+      if (keyTimer) clearInterval(keyTimer);
       await step('promoter', () => promoter?.stop());
       await step('workers', () => Promise.all(workers.map((w) => w.close())));
       await step('dispatcher', () => dispatcher.stop());

@@ -180,7 +180,10 @@ export function createIntakeProducer(opts: {
   connection: Redis;
   prefix?: string;
   actor: IntakeActor;
-  /** Pins the key bodies are sealed to (what `intervene intake key` prints) instead of reading it from Redis. */
+  /**
+   * Pins the key bodies are sealed to (what `intervene data intake-key` prints) instead of reading it from
+   * Redis: then someone able to write Redis cannot make the producer seal to a key of theirs.
+   */
   intakeKey?: IntakePublicKey;
 }) {
   const prefix = opts.prefix ?? 'ivn-bull';
@@ -190,8 +193,13 @@ export function createIntakeProducer(opts: {
     : undefined;
   async function intakeKey(): Promise<IntakePublicKey> {
     if (!key || key.until < Date.now()) {
-      const value = parseIntakePublicKey(await opts.connection.get(intakeKeyName(prefix)));
-      key = { value, until: Date.now() + KEY_TTL_MS };
+      // A service starting beside the producer publishes its key within moments: wait up to 5 s for it.
+      let text = await opts.connection.get(intakeKeyName(prefix));
+      for (let waited = 0; text === null && waited < 5_000; waited += 100) {
+        await new Promise((r) => setTimeout(r, 100));
+        text = await opts.connection.get(intakeKeyName(prefix));
+      }
+      key = { value: parseIntakePublicKey(text), until: Date.now() + KEY_TTL_MS };
     }
     return key.value;
   }
@@ -249,7 +257,11 @@ export function createIntakeProducer(opts: {
       return add('open', { kind: 'open', actor: opts.actor, body }, o.idempotencyKey);
     },
     send: async (caseId: string, event: PublicEvent, o: { idempotencyKey: string; ifMatch?: number }) => {
-      const body = await sealed({ kind: 'event', caseId, actor: opts.actor }, event, o.idempotencyKey);
+      const body = await sealed(
+        { kind: 'event', caseId, ifMatch: o.ifMatch, actor: opts.actor },
+        event,
+        o.idempotencyKey,
+      );
       return add(
         'event',
         {

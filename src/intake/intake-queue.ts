@@ -59,6 +59,7 @@ const bindingOf = (job: Job<IntakeJob>): IntakeBinding => ({
   jobId: job.id as string,
   kind: job.data.kind,
   caseId: job.data.kind === 'event' ? job.data.caseId : undefined,
+  ifMatch: job.data.kind === 'event' ? job.data.ifMatch : undefined,
   actor: job.data.actor,
 });
 
@@ -94,46 +95,62 @@ function bodyOf(job: Job<IntakeJob>, keys: IntakeKeys, acceptClear: boolean): un
   return body;
 }
 
+// Blanks a job's body only if no worker holds it (its lock) or has finished it, and its data is what was
+// read: atomic against BullMQ's move to active, which reads the data and takes the lock in one script.
+const BLANK_LUA = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'finishedOn') == 1 then return 0 end
+if redis.call('HGET', KEYS[1], 'data') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'data', ARGV[2])
+return 1
+`;
+
+const isErasedBody = (body: unknown) =>
+  typeof body === 'object' && body !== null && typeof (body as { erased?: unknown }).erased === 'string';
+
 /**
- * 4.2 erasure: the waiting intake jobs of a customer — an opening for its id, or an event for one of its
- * cases — lose their body (it becomes `{ erased: digest }`), and the worker refuses them with
- * PERSONAL_DATA_ERASED. A job already taken by a worker is past reach (docs/privacy.md). Returns how many.
+ * 4.2 erasure: the intake jobs of a customer that no worker has taken yet — an opening for its id, or an
+ * event for one of its cases — lose their body (it becomes `{ erased: digest }`), and the worker refuses
+ * them with PERSONAL_DATA_ERASED. A job a worker holds is past reach and not counted (docs/privacy.md).
+ * Events are told by their case id, openings by the customer id in their opened body. Returns how many.
  */
 export async function eraseWaitingIntake(
   queue: Queue<IntakeJob>,
+  client: Redis,
   keys: IntakeKeys,
   customerId: string,
   caseIds: readonly string[],
 ): Promise<number> {
   const cases = new Set(caseIds);
+  // One read of every job not yet taken, then one check-and-set per job of the customer's.
+  const jobs = (await queue.getJobs(['waiting', 'delayed', 'prioritized'], 0, -1)) as Job<IntakeJob, ApplyResult>[];
   let erased = 0;
-  const page = 500;
-  for (let start = 0; ; start += page) {
-    const jobs = (await queue.getJobs(['waiting', 'delayed', 'prioritized'], start, start + page - 1, true)) as Job<
-      IntakeJob,
-      ApplyResult
-    >[];
-    for (const job of jobs) {
-      if (!job?.data || !job.id) continue;
-      const data = job.data;
+  for (const job of jobs) {
+    if (!job?.data || !job.id || isErasedBody(job.data.body)) continue;
+    const data = job.data;
+    let mine: boolean;
+    if (data.kind === 'event') mine = cases.has(data.caseId);
+    else {
       let body: unknown;
       try {
         body = isSealedBody(data.body) ? keys.open(bindingOf(job), data.body) : data.body;
       } catch {
-        continue; // the worker refuses it anyway
+        continue; // a body that does not open is refused by the worker anyway
       }
-      const customer = (body as { customer?: { id?: unknown } } | null)?.customer?.id;
-      const mine = data.kind === 'open' ? customer === customerId : cases.has(data.caseId);
-      if (!mine) continue;
-      const digest = isSealedBody(data.body) ? data.body.digest : bodyDigest(data.body);
-      try {
-        await job.updateData({ ...data, body: { erased: digest } });
-        erased++;
-      } catch {
-        // taken and finished meanwhile: scrubbed by the worker
-      }
+      mine = (body as { customer?: { id?: unknown } } | null)?.customer?.id === customerId;
     }
-    if (jobs.length < page) break;
+    if (!mine) continue;
+    const digest = isSealedBody(data.body) ? data.body.digest : bodyDigest(data.body);
+    const key = queue.toKey(job.id);
+    const done = await client.eval(
+      BLANK_LUA,
+      2,
+      key,
+      `${key}:lock`,
+      JSON.stringify(data),
+      JSON.stringify({ ...data, body: { erased: digest } }),
+    );
+    if (done === 1) erased++;
   }
   return erased;
 }
@@ -187,6 +204,8 @@ export function startIntakeWorker(opts: {
             JSON.stringify({ code: error.code, message: error.message, clause: error.clause, errors: error.errors }),
           );
         }
+        // Its last attempt: the job fails for good, so it keeps no body either.
+        if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await job.updateData(scrubIntake(job.data));
         throw error;
       }
     },

@@ -23,6 +23,7 @@ const SEAL_INFO = 'intervene intake seal v1';
 // DER wrappers for a raw X25519 key (RFC 8410): Node imports and exports them, not raw bytes.
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** What the service publishes at `<queue prefix>:intake-key` and producers seal to. */
 export interface IntakePublicKey {
@@ -44,6 +45,7 @@ export interface IntakeBinding {
   readonly jobId: string;
   readonly kind: 'open' | 'event';
   readonly caseId?: string | undefined;
+  readonly ifMatch?: number | undefined;
   readonly actor: { readonly name: string; readonly role: string; readonly department?: string | undefined };
 }
 
@@ -62,9 +64,20 @@ export function isSealedBody(body: unknown): body is SealedIntakeBody {
   return typeof b.sealed === 'string' && typeof b.digest === 'string' && Object.keys(b).length === 2;
 }
 
-function aadOf(binding: IntakeBinding): string {
-  const { jobId, kind, caseId, actor } = binding;
-  return ['intervene-intake', jobId, kind, caseId ?? '', actor.name, actor.role, actor.department ?? ''].join('\n');
+/** The associated data: a JSON array, so no two bindings encode alike. */
+function aadOf(kid: string, binding: IntakeBinding): string {
+  const { jobId, kind, caseId, ifMatch, actor } = binding;
+  return JSON.stringify([
+    `intervene-intake-${VERSION}`,
+    kid,
+    jobId,
+    kind,
+    caseId ?? null,
+    ifMatch ?? null,
+    actor.name,
+    actor.role,
+    actor.department ?? null,
+  ]);
 }
 
 const rawPublic = (key: KeyObject) => key.export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length);
@@ -84,11 +97,14 @@ export function parseIntakePublicKey(text: string | null): IntakePublicKey {
   } catch {
     throw new SealError('intake key: not JSON');
   }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new SealError('intake key: must be an object { alg, kid, publicKey }');
+  }
   if (doc.alg !== INTAKE_SEAL_ALG) throw new SealError(`intake key.alg: must be ${INTAKE_SEAL_ALG}`);
   if (typeof doc.kid !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(doc.kid)) {
     throw new SealError('intake key.kid: letters, digits, "_" or "-", 1 to 32 characters');
   }
-  if (typeof doc.publicKey !== 'string' || Buffer.from(doc.publicKey, 'base64url').length !== 32) {
+  if (typeof doc.publicKey !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(doc.publicKey)) {
     throw new SealError('intake key.publicKey: the base64url of a 32-byte X25519 public key');
   }
   return { alg: INTAKE_SEAL_ALG, kid: doc.kid, publicKey: doc.publicKey };
@@ -96,12 +112,17 @@ export function parseIntakePublicKey(text: string | null): IntakePublicKey {
 
 /** Producer side: seals a body to the service's published key. Randomised: two seals of one body differ. */
 export function sealIntakeBody(key: IntakePublicKey, binding: IntakeBinding, body: unknown): SealedIntakeBody {
+  return { sealed: sealIntakeText(key, binding, JSON.stringify(body) ?? 'null'), digest: bodyDigest(body) };
+}
+
+/** The `sealed` token of a text (sealIntakeBody's step; the text is the body's JSON). */
+export function sealIntakeText(key: IntakePublicKey, binding: IntakeBinding, text: string): string {
   const recipient = Buffer.from(key.publicKey, 'base64url');
   const ephemeral = generateKeyPairSync('x25519');
   const epk = rawPublic(ephemeral.publicKey);
   const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: publicKeyOf(recipient) });
-  const token = seal(contentKey(shared, epk, recipient), JSON.stringify(body) ?? 'null', aadOf(binding));
-  return { sealed: `${VERSION}.${key.kid}.${epk.toString('base64url')}.${token}`, digest: bodyDigest(body) };
+  const token = seal(contentKey(shared, epk, recipient), text, aadOf(key.kid, binding));
+  return `${VERSION}.${key.kid}.${epk.toString('base64url')}.${token}`;
 }
 
 /** The data key a sealed body names (to tell a missing key from a bad seal). */
@@ -135,7 +156,10 @@ export class IntakeKeys {
     return { alg: INTAKE_SEAL_ALG, kid, publicKey: this.#pair(kid).publicKey.toString('base64url') };
   }
 
-  /** Publishes the current key where producers read it. Every process does at start: they agree. */
+  /**
+   * Publishes the current key where producers read it. The processes that run the intake worker do, at
+   * start and every 30 s (so a flushed or restarted Redis gets it back), and `intervene data intake-key`.
+   */
   async publish(redis: Redis, queuePrefix: string): Promise<void> {
     await redis.set(intakeKeyName(queuePrefix), JSON.stringify(this.publicKey()));
   }
@@ -153,12 +177,23 @@ export class IntakeKeys {
     if (version !== VERSION || !kid || !epkText || !token || rest.length > 0) {
       throw new SealError(`sealed: not an ${VERSION} intake seal (${VERSION}.<kid>.<ephemeral key>.<ciphertext>)`);
     }
+    if (!/^[A-Za-z0-9_-]{43}$/.test(epkText)) throw new SealError('sealed: the ephemeral key is not 32 bytes');
     const epk = Buffer.from(epkText, 'base64url');
-    if (epk.length !== 32) throw new SealError('sealed: the ephemeral key is not 32 bytes');
     const pair = this.#pair(kid);
-    const shared = diffieHellman({ privateKey: pair.privateKey, publicKey: publicKeyOf(epk) });
-    const plain = open(contentKey(shared, epk, pair.publicKey), token, aadOf(binding)).toString('utf8');
-    const value: unknown = JSON.parse(plain);
+    let shared: Buffer;
+    try {
+      shared = diffieHellman({ privateKey: pair.privateKey, publicKey: publicKeyOf(epk) });
+    } catch {
+      throw new SealError('sealed: the ephemeral key is not a usable X25519 key');
+    }
+    const plain = open(contentKey(shared, epk, pair.publicKey), token, aadOf(kid, binding));
+    // The messages below are fixed: a parse error would quote the clear text into the job's failed reason.
+    let value: unknown;
+    try {
+      value = JSON.parse(STRICT_UTF8.decode(plain));
+    } catch {
+      throw new SealError('sealed: the opened body is not UTF-8 JSON');
+    }
     if (bodyDigest(value) !== body.digest) throw new SealError('digest: does not match the sealed body');
     return value;
   }

@@ -12,9 +12,26 @@ export class SealError extends Error {
   override readonly name = 'SealError';
 }
 
+// IVs come from a pool of random bytes refilled 4 KiB at a time: one call to the system's generator per
+// 341 seals instead of one per seal (it was 8 % of the engine's CPU). Each IV is still 96 random bits,
+// never reused: a refill allocates a new pool, and the cipher copies the IV it is given.
+const POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+function freshIv(): Buffer {
+  if (poolOffset + IV_BYTES > pool.length) {
+    pool = randomBytes(POOL_BYTES);
+    poolOffset = 0;
+  }
+  const iv = pool.subarray(poolOffset, poolOffset + IV_BYTES);
+  poolOffset += IV_BYTES;
+  return iv;
+}
+
 /** Encrypts `plain` under a 32-byte key: base64url of IV, ciphertext and tag. */
 export function seal(key: Buffer, plain: Buffer | string, aad: string): string {
-  const iv = randomBytes(IV_BYTES);
+  const iv = freshIv();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const body = Buffer.concat([

@@ -73,10 +73,16 @@ export class Erasure {
     actor: AccessActor,
     via: string,
   ): Promise<{ caseIds: string[]; intakeJobs: number }> {
-    const before = await this.casesOf(customerId);
-    // Waiting intake jobs first, then the cases again: an opening a worker took meanwhile is one of them.
-    const intakeJobs = (await this.#opts.intake?.(customerId, before.caseIds)) ?? 0;
-    const { ref, caseIds } = this.#opts.intake ? await this.casesOf(customerId) : before;
+    // Waiting intake jobs first, then the cases again: a case a worker opened meanwhile is among them,
+    // and the jobs waiting for it are blanked in the next turn, until no new case appears.
+    let { ref, caseIds } = await this.casesOf(customerId);
+    let intakeJobs = 0;
+    for (let turn = 0; this.#opts.intake && turn < 10; turn++) {
+      const seen = new Set(caseIds);
+      intakeJobs += await this.#opts.intake(customerId, caseIds);
+      ({ ref, caseIds } = await this.casesOf(customerId));
+      if (caseIds.every((id) => seen.has(id))) break;
+    }
     const erased: string[] = [];
     for (const caseId of caseIds) {
       if (await this.case(caseId, actor, 'request', ref)) erased.push(caseId);

@@ -9,6 +9,7 @@ import {
   isSealedBody,
   parseIntakePublicKey,
   sealIntakeBody,
+  sealIntakeText,
 } from '../../src/intake/sealing.ts';
 import { DataKeyRing, SealError } from '../../src/privacy/cipher.ts';
 
@@ -24,7 +25,10 @@ const binding: IntakeBinding = {
   kind: 'open',
   actor: { name: 'crm', role: 'service' },
 };
-const body = { customer: { id: 'u1', name: '张三', phone: '13812345678' }, subject: 'late fee' };
+const body = {
+  customer: { id: 'customer-7f3a9c', name: '张三丰金丝雀', phone: '13812345678' },
+  subject: 'a-late-fee-canary',
+};
 
 describe('intake seal', () => {
   it('round-trips any JSON body, and two seals of one body differ (a fresh ephemeral key each)', () => {
@@ -46,7 +50,9 @@ describe('intake seal', () => {
   it('holds no clear text of the body', () => {
     const keys = new IntakeKeys(ring(['k1']));
     const sealed = JSON.stringify(sealIntakeBody(keys.publicKey(), binding, body));
-    for (const s of ['张三', '13812345678', 'late fee', 'u1']) expect(sealed).not.toContain(s);
+    for (const s of ['张三丰金丝雀', '13812345678', 'a-late-fee-canary', 'customer-7f3a9c']) {
+      expect(sealed).not.toContain(s);
+    }
   });
 
   it.each([
@@ -55,6 +61,7 @@ describe('intake seal', () => {
     ['another case', { ...binding, caseId: 'C-2' }],
     ['another actor', { ...binding, actor: { name: 'crm', role: 'agent' } }],
     ['another department', { ...binding, actor: { ...binding.actor, department: 'legal' } }],
+    ['another If-Match', { ...binding, ifMatch: 3 }],
   ])('does not open when moved to %s', (_what, other) => {
     const keys = new IntakeKeys(ring(['k1']));
     const sealed = sealIntakeBody(keys.publicKey(), binding, body);
@@ -65,10 +72,30 @@ describe('intake seal', () => {
     const keys = new IntakeKeys(ring(['k1']));
     const sealed = sealIntakeBody(keys.publicKey(), binding, body);
     expect(() => new IntakeKeys(ring(['k1'])).open(binding, sealed)).toThrow(SealError);
-    const flipped = `${sealed.sealed.slice(0, -2)}${sealed.sealed.endsWith('AA') ? 'AB' : 'AA'}`;
-    expect(() => keys.open(binding, { ...sealed, sealed: flipped })).toThrow(SealError);
+    const parts = sealed.sealed.split('.');
+    const raw = Buffer.from(parts[3] as string, 'base64url');
+    raw[20] = (raw[20] as number) ^ 1; // one ciphertext bit
+    const flipped = [...parts.slice(0, 3), raw.toString('base64url')].join('.');
+    expect(() => keys.open(binding, { ...sealed, sealed: flipped })).toThrow(/does not authenticate/);
     expect(() => keys.open(binding, { ...sealed, digest: bodyDigest({ other: 1 }) })).toThrow(/digest/);
     expect(() => keys.open(binding, { ...sealed, sealed: 'x2.k1.a.b' })).toThrow(/not an x1 intake seal/);
+  });
+
+  it('a seal whose content is not JSON, or whose ephemeral key is unusable, fails with a fixed message', () => {
+    const keys = new IntakeKeys(ring(['k1']));
+    const notJson = sealIntakeText(keys.publicKey(), binding, 'Zhang San 13812345678');
+    const error = (() => {
+      try {
+        keys.open(binding, { sealed: notJson, digest: bodyDigest(null) });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error).toBeInstanceOf(SealError);
+    expect(error?.message).toBe('sealed: the opened body is not UTF-8 JSON');
+    const [v, kid, , token] = notJson.split('.');
+    const lowOrder = [v, kid, Buffer.alloc(32).toString('base64url'), token].join('.');
+    expect(() => keys.open(binding, { sealed: lowOrder, digest: bodyDigest(null) })).toThrow(/not a usable X25519 key/);
   });
 
   it('the key pair is derived from the data key: every process with the same keys publishes the same key', () => {
@@ -100,6 +127,10 @@ describe('intake seal', () => {
     expect(parseIntakePublicKey(JSON.stringify(good))).toEqual(good);
     expect(() => parseIntakePublicKey(null)).toThrow(/no intake key is published/);
     expect(() => parseIntakePublicKey('{')).toThrow(/not JSON/);
+    expect(() => parseIntakePublicKey('null')).toThrow(/must be an object/);
+    expect(() => parseIntakePublicKey(JSON.stringify({ ...good, publicKey: `${'A'.repeat(42)}!` }))).toThrow(
+      /intake key.publicKey/,
+    );
     expect(() => parseIntakePublicKey(JSON.stringify({ ...good, alg: 'RSA' }))).toThrow(/intake key.alg/);
     expect(() => parseIntakePublicKey(JSON.stringify({ ...good, kid: 'a b' }))).toThrow(/intake key.kid/);
     expect(() => parseIntakePublicKey(JSON.stringify({ ...good, publicKey: 'AAAA' }))).toThrow(/intake key.publicKey/);

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIntakeProducer, InterveneError, intakeJobId, sealIntakeBody } from '../../src/client/index.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { IntakeJob } from '../../src/intake/intake-queue.ts';
+import { IntakeKeys } from '../../src/intake/sealing.ts';
+import { DataKeyRing } from '../../src/privacy/cipher.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { openCase } from '../support/policy.ts';
 import { closeRuntime, redisUrl, testRuntime } from '../support/runtime.ts';
@@ -194,6 +197,56 @@ describe('intake bodies are sealed while they wait (4.2)', () => {
     // The blanked jobs keep the digest, so the same key and body is still recognised as that job.
     expect((await stored(jobs[1].id as string)).includes('scrubbed')).toBe(true);
   });
+
+  it('a body sealed to a data key this worker lacks is retried, not refused; out of attempts, it is scrubbed', async () => {
+    const c = canaries();
+    const foreign = new IntakeKeys(new DataKeyRing(new Map([['zz', randomBytes(32)]]), 'zz'));
+    const add = (suffix: string, attempts: number) => {
+      const jobId = intakeJobId(`foreign-${suffix}-${c.customerId}`);
+      const body = openCase({ customer: { id: c.customerId, name: c.name } });
+      const sealed = sealIntakeBody(foreign.publicKey(), { jobId, kind: 'open', actor: ACTOR }, body);
+      return rt.intakeQueue.add('open', { kind: 'open', actor: ACTOR, body: sealed }, { jobId, attempts });
+    };
+    const retried = await add('retry', 10);
+    await waitFor(async () => (await retried.getState()) === 'delayed', { what: 'the job to wait for a retry' });
+    const data = JSON.parse((await rt.queueConnection.hget(rt.intakeQueue.toKey(retried.id as string), 'data')) ?? '');
+    expect(data.body.sealed).toMatch(/^x1\.zz\./);
+    await retried.remove();
+    const last = await add('last', 1);
+    await settled(last);
+    const text = await stored(last.id as string);
+    expect(text).toContain('scrubbed');
+    expect(text).not.toContain('x1.zz.');
+    expect(text).toContain('which this process does not hold');
+    expect(leaks(text, c)).toEqual([]);
+  });
+
+  it('an erasure reads past 500 waiting jobs, and leaves a job a worker holds alone (not counted)', async () => {
+    const c = canaries();
+    const held = await whileWaiting(async () => {
+      for (let i = 0; i < 520; i++) {
+        await producer.openCase(openCase({ customer: { id: `crowd-${i}-${c.customerId}` } }), {
+          idempotencyKey: `crowd-${i}-${c.customerId}`,
+        });
+      }
+      const last = await producer.openCase(openCase({ customer: { id: c.customerId, name: c.name } }), {
+        idempotencyKey: `crowd-last-${c.customerId}`,
+      });
+      const held = await producer.openCase(openCase({ customer: { id: c.customerId, name: c.name } }), {
+        idempotencyKey: `crowd-held-${c.customerId}`,
+      });
+      // As if a worker had just taken it: BullMQ's lock key.
+      await rt.queueConnection.set(`${rt.intakeQueue.toKey(held.id as string)}:lock`, 'token', 'PX', 60_000);
+      const before = await rt.queueConnection.hget(rt.intakeQueue.toKey(held.id as string), 'data');
+      const erasure = await rt.erasure.customer(c.customerId, { name: 'dpo', role: 'supervisor' }, 'cli');
+      expect(erasure.intakeJobs).toBe(1);
+      expect(await rt.queueConnection.hget(rt.intakeQueue.toKey(held.id as string), 'data')).toBe(before);
+      expect(await rt.queueConnection.hget(rt.intakeQueue.toKey(last.id as string), 'data')).toContain('erased');
+      await rt.queueConnection.del(`${rt.intakeQueue.toKey(held.id as string)}:lock`);
+      return held;
+    });
+    await settled(held);
+  }, 60_000);
 
   it('INTERVENE_INTAKE_ACCEPT_CLEAR takes true or false, and says so', () => {
     expect(loadConfig({}).INTERVENE_INTAKE_ACCEPT_CLEAR).toBe(false);
