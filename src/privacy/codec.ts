@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { IndexOp } from '../store/indexes.ts';
 import type { Keys } from '../store/keys.ts';
+import { decodeRecord } from '../store/record.ts';
 import { type DataKeyRing, keyIdOf, newDataKey, open, SealError, seal } from './cipher.ts';
 import { auditTree, CASE_TREE } from './classification.ts';
 import { merge, split } from './split.ts';
@@ -50,6 +51,11 @@ export class CaseCodec {
   readonly #keys: Keys;
   /** The data key of each case as of the newest version this process saw. */
   readonly #deks = new Map<string, CaseKey>();
+  /**
+   * The personal part of each case as last sealed or opened here: most events leave it unchanged, so the
+   * next commit reuses its ciphertext and the next load skips the decryption (same key, text and AAD).
+   */
+  readonly #sealed = new Map<string, { readonly token: string; readonly text: string; readonly dek: Buffer }>();
   /** Erasure: a fresh data key for the next commit of a case at this version. */
   readonly #fresh = new Map<string, CaseKey>();
   #indexKey: Promise<Buffer> | undefined;
@@ -69,8 +75,14 @@ export class CaseCodec {
     if (!pii) return rest;
     const dek = this.#remember(caseId, version, pii.k);
     if (pii.d === undefined) return rest;
-    const secret = JSON.parse(open(dek, pii.d, `case:${caseId}`).toString('utf8')) as unknown;
-    return { ...rest, context: merge(rest.context, secret) };
+    const known = this.#sealed.get(caseId);
+    let text: string;
+    if (known?.token === pii.d && known.dek === dek) text = known.text;
+    else {
+      text = open(dek, pii.d, `case:${caseId}`).toString('utf8');
+      this.#keepSealed(caseId, { token: pii.d, text, dek });
+    }
+    return { ...rest, context: merge(rest.context, JSON.parse(text) as unknown) };
   }
 
   /** Serializes a snapshot with its personal fields sealed under the case's data key. */
@@ -81,10 +93,17 @@ export class CaseCodec {
   ): Promise<{ text: string; key: CaseKey }> {
     const key = await this.#keyForCommit(caseId, expectedVersion);
     const { clear, secret } = split(snapshot.context, CASE_TREE);
-    const pii: SealedPii = {
-      k: key.wrapped,
-      ...(secret === undefined ? {} : { d: seal(key.dek, JSON.stringify(secret), `case:${caseId}`) }),
-    };
+    let d: string | undefined;
+    if (secret !== undefined) {
+      const text = JSON.stringify(secret);
+      const known = this.#sealed.get(caseId);
+      if (known?.text === text && known.dek === key.dek) d = known.token;
+      else {
+        d = seal(key.dek, text, `case:${caseId}`);
+        this.#keepSealed(caseId, { token: d, text, dek: key.dek });
+      }
+    }
+    const pii: SealedPii = { k: key.wrapped, ...(d === undefined ? {} : { d }) };
     return { text: JSON.stringify({ ...snapshot, context: clear, pii }), key };
   }
 
@@ -288,11 +307,10 @@ export class CaseCodec {
   }
 
   async #readKey(caseId: string): Promise<CaseKey | undefined> {
-    const text = await this.#redis.get(this.#keys.forCase(caseId).case);
-    if (!text) return undefined;
-    const newline = text.indexOf('\n');
-    const version = Number(text.slice(0, newline));
-    const pii = (JSON.parse(text.slice(newline + 1)) as SnapshotDoc).pii;
+    const raw = await this.#redis.getBuffer(this.#keys.forCase(caseId).case);
+    if (!raw) return undefined;
+    const { version, json } = decodeRecord(raw);
+    const pii = (JSON.parse(json) as SnapshotDoc).pii;
     if (!pii) return undefined;
     return { version, wrapped: pii.k, dek: this.#remember(caseId, version, pii.k) };
   }
@@ -307,6 +325,12 @@ export class CaseCodec {
     const dek = this.ring.unwrap(wrapped, `dek:${caseId}`);
     if (!known || version >= known.version) this.#set(caseId, { version, wrapped, dek });
     return dek;
+  }
+
+  #keepSealed(caseId: string, entry: { token: string; text: string; dek: Buffer }): void {
+    this.#sealed.delete(caseId);
+    this.#sealed.set(caseId, entry);
+    if (this.#sealed.size > CACHE) this.#sealed.delete(this.#sealed.keys().next().value as string);
   }
 
   #set(caseId: string, key: CaseKey): void {

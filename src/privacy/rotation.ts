@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { CaseStore } from '../store/case-store.ts';
+import { decodeRecord, encodeRecord } from '../store/record.ts';
 import { CaseCodec } from './codec.ts';
 
 // Key rotation (4.2): every case's data key is re-wrapped under the current configured key, online and
@@ -31,7 +32,7 @@ export interface RotationOptions {
   readonly onProgress?: (progress: RotationProgress) => void;
 }
 
-type ReplaceCommand = (key: string, expected: string, next: string) => Promise<number>;
+type ReplaceCommand = (key: string, expected: Buffer, next: Buffer) => Promise<number>;
 
 /** The case ids of every partition, in pages (from the `created` index: every case is in it). */
 async function* caseIds(store: CaseStore, batch: number): AsyncGenerator<string[]> {
@@ -59,14 +60,12 @@ export async function rotate(store: CaseStore, opts: RotationOptions = {}): Prom
       progress.scanned++;
       const key = store.keys.forCase(caseId).case;
       for (let attempt = 1; ; attempt++) {
-        const text = await redis.get(key);
-        if (text === null) {
+        const raw = await redis.getBuffer(key);
+        if (raw === null) {
           progress.missing++;
           break;
         }
-        const newline = text.indexOf('\n');
-        const version = Number(text.slice(0, newline));
-        const snapshot = text.slice(newline + 1);
+        const { version, json: snapshot } = decodeRecord(raw);
         const keyId = CaseCodec.wrappedKeyId(snapshot);
         if (keyId === codec.ring.currentId) {
           progress.current++;
@@ -76,8 +75,8 @@ export async function rotate(store: CaseStore, opts: RotationOptions = {}): Prom
           progress[keyId === '' ? 'sealed' : 'rewrapped']++;
           break;
         }
-        const next = `${version}\n${await codec.rewrapSnapshot(caseId, version, snapshot)}`;
-        if ((await replace.call(redis, key, text, next)) === 1) {
+        const next = encodeRecord(version, await codec.rewrapSnapshot(caseId, version, snapshot));
+        if ((await replace.call(redis, key, raw, next)) === 1) {
           progress[keyId === '' ? 'sealed' : 'rewrapped']++;
           break;
         }
@@ -94,10 +93,10 @@ export async function rotate(store: CaseStore, opts: RotationOptions = {}): Prom
 export async function keyUsage(store: CaseStore, batch = 500): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for await (const ids of caseIds(store, batch)) {
-    const texts = await store.redis.mget(...ids.map((id) => store.keys.forCase(id).case));
-    for (const text of texts) {
-      if (text === null) continue;
-      const id = CaseCodec.wrappedKeyId(text.slice(text.indexOf('\n') + 1)) || '(not sealed)';
+    const records = await store.redis.mgetBuffer(...ids.map((id) => store.keys.forCase(id).case));
+    for (const raw of records) {
+      if (raw === null) continue;
+      const id = CaseCodec.wrappedKeyId(decodeRecord(raw).json) || '(not sealed)';
       counts[id] = (counts[id] ?? 0) + 1;
     }
   }

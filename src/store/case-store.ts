@@ -6,6 +6,7 @@ import { CaseCodec } from '../privacy/codec.ts';
 import { dataKeysFor } from '../privacy/data-keys.ts';
 import type { IndexOp } from './indexes.ts';
 import { Keys, partitionOf } from './keys.ts';
+import { decodeRecord, encodeSnapshot } from './record.ts';
 
 const COMMIT_LUA = readFileSync(new URL('./scripts/commit-event.lua', import.meta.url), 'utf8');
 
@@ -45,16 +46,15 @@ export type CommitOutcome =
   | { readonly kind: 'conflict' }
   | { readonly kind: 'stale'; readonly version: number };
 
-/** The case string `<version>\n<snapshot>`; personal fields are opened by the codec (src/privacy). */
-function parseCase(codec: CaseCodec, caseId: string, text: string): StoredCase {
-  const newline = text.indexOf('\n');
-  const version = Number(text.slice(0, newline));
-  return { version, ...(codec.openSnapshot(caseId, version, text.slice(newline + 1)) as Omit<StoredCase, 'version'>) };
+/** The case record `<version>\n<snapshot>` (./record.ts); personal fields are opened by the codec (src/privacy). */
+function parseCase(codec: CaseCodec, caseId: string, raw: Buffer): StoredCase {
+  const { version, json } = decodeRecord(raw);
+  return { version, ...(codec.openSnapshot(caseId, version, json) as Omit<StoredCase, 'version'>) };
 }
 
 export type Replay = { readonly kind: 'replay'; readonly result: unknown } | { readonly kind: 'conflict' };
 
-type CommitCommand = (...args: (string | number)[]) => Promise<string[]>;
+type CommitCommand = (...args: (string | number | Buffer)[]) => Promise<string[]>;
 
 /** Redis persistence of cases: one read, one atomic commit script. */
 export class CaseStore {
@@ -86,14 +86,14 @@ export class CaseStore {
   async load(caseId: string, idempotencyKey?: string): Promise<{ stored?: StoredCase; replay?: string }> {
     const k = this.keys.forCase(caseId);
     // The case is one string, `<version>\n<snapshot>`: a hash would leave listpack encoding (values
-    // over 64 bytes) and cost ~300 bytes more per case.
-    const pipe = this.redis.pipeline().get(k.case);
+    // over 64 bytes) and cost ~300 bytes more per case. Its snapshot is compressed (./record.ts).
+    const pipe = this.redis.pipeline().getBuffer(k.case);
     if (idempotencyKey !== undefined) pipe.get(k.idempotency(idempotencyKey));
     const replies = (await pipe.exec()) ?? [];
     const [err, text] = replies[0] ?? [];
     if (err) throw err;
     const replay = (replies[1]?.[1] as string | null) ?? undefined;
-    const stored = typeof text === 'string' ? parseCase(this.codec, caseId, text) : undefined;
+    const stored = Buffer.isBuffer(text) ? parseCase(this.codec, caseId, text) : undefined;
     return { ...(stored ? { stored } : {}), ...(replay !== undefined ? { replay } : {}) };
   }
 
@@ -130,7 +130,7 @@ export class CaseStore {
       k.index('facts'),
       ...indexKeys,
       req.expectedVersion,
-      snapshot,
+      encodeSnapshot(snapshot),
       req.state,
       req.bodyHash,
       req.remember === false ? 0 : this.idempotencyTtlSec,

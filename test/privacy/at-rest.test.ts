@@ -5,6 +5,7 @@ import { parseDataKeys } from '../../src/privacy/data-keys.ts';
 import { keyUsage, rotate } from '../../src/privacy/rotation.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { CaseStore } from '../../src/store/case-store.ts';
+import { decodeRecord, encodeRecord } from '../../src/store/record.ts';
 import { openCase } from '../support/policy.ts';
 import { agent, redisUrl, VERIFY } from '../support/runtime.ts';
 import { type Canaries, canaries, closePrivacyRuntime, dataKey, dumpKeys, leaks, privacyRuntime } from './helpers.ts';
@@ -62,8 +63,9 @@ describe('a Redis dump without the key shows no personal data', () => {
       expect(text, key).not.toContain(c.customerId);
     }
     // The raw case: its personal part is one sealed blob; the data key is wrapped with the key's id.
-    const raw = (await admin.get(rt.store.keys.forCase(caseId).case)) as string;
-    const snapshot = JSON.parse(raw.slice(raw.indexOf('\n') + 1));
+    const snapshot = JSON.parse(
+      decodeRecord((await admin.getBuffer(rt.store.keys.forCase(caseId).case)) as Buffer).json,
+    );
     expect(snapshot.pii.k).toMatch(/^k1\.[A-Za-z0-9_-]+$/);
     expect(typeof snapshot.pii.d).toBe('string');
     expect(snapshot.context.open).not.toHaveProperty('customer');
@@ -122,16 +124,41 @@ describe('a Redis dump without the key shows no personal data', () => {
     const a = (await rt.engine.open(body(canaries()), agent)).caseId;
     const b = (await rt.engine.open({ ...body(canaries()), externalRef: 'other' }, agent, { idempotencyKey: 'b' }))
       .caseId;
-    const rawA = (await admin.get(rt.store.keys.forCase(a).case)) as string;
-    const rawB = (await admin.get(rt.store.keys.forCase(b).case)) as string;
-    const piiA = JSON.parse(rawA.slice(rawA.indexOf('\n') + 1)).pii;
-    const docB = JSON.parse(rawB.slice(rawB.indexOf('\n') + 1));
-    await admin.set(rt.store.keys.forCase(b).case, `1\n${JSON.stringify({ ...docB, pii: piiA })}`);
+    const read = async (id: string) =>
+      JSON.parse(decodeRecord((await admin.getBuffer(rt.store.keys.forCase(id).case)) as Buffer).json);
+    const piiA = (await read(a)).pii;
+    const docB = await read(b);
+    await admin.set(rt.store.keys.forCase(b).case, encodeRecord(1, JSON.stringify({ ...docB, pii: piiA })));
     const fresh = new CaseStore(rt.redis, {
       prefix: rt.config.INTERVENE_PREFIX,
       partitions: rt.config.INTERVENE_PARTITIONS,
     });
     await expect(fresh.load(b)).rejects.toThrow(/does not authenticate/);
+  });
+});
+
+describe('the sealed personal part across commits', () => {
+  it('an event that leaves it unchanged keeps its ciphertext; a change or an erasure seals anew', async () => {
+    const rt = await started({ dataKeys: dataKey('k1') });
+    const c = canaries();
+    const caseId = (await rt.engine.open(body(c), agent)).caseId;
+    const sealed = async () =>
+      JSON.parse(decodeRecord((await admin.getBuffer(rt.store.keys.forCase(caseId).case)) as Buffer).json).pii.d;
+    const first = await sealed();
+    await rt.engine.apply(caseId, VERIFY, agent);
+    expect(await sealed()).toBe(first);
+    await rt.engine.apply(caseId, { type: 'FLAG', flag: 'legal_dispute', note: c.comment } as never, agent);
+    const flagged = await sealed();
+    await rt.erasure.case(caseId, { name: 'dpo', role: 'supervisor' }, 'request');
+    const erased = await sealed();
+    expect(new Set([first, flagged, erased]).size).toBe(flagged === first ? 2 : 3);
+    expect(erased).not.toBe(first);
+    // A process that never saw the case reads it whole (nothing depends on the cache).
+    const fresh = new CaseStore(rt.redis, {
+      prefix: rt.config.INTERVENE_PREFIX,
+      partitions: rt.config.INTERVENE_PARTITIONS,
+    });
+    expect((await fresh.load(caseId)).stored?.context.open.customer.name).toBe('[erased]');
   });
 });
 
@@ -224,8 +251,8 @@ describe('key rotation', () => {
     legacy.redis.disconnect();
     expect(await keyUsage(rt.store)).toMatchObject({ '(not sealed)': 1 });
     expect(await rotate(rt.store)).toMatchObject({ sealed: 1 });
-    const raw = (await admin.get(rt.store.keys.forCase(caseId).case)) as string;
-    expect(leaks(raw, c)).toEqual([]);
+    const raw = decodeRecord((await admin.getBuffer(rt.store.keys.forCase(caseId).case)) as Buffer);
+    expect(leaks(raw.json, c)).toEqual([]);
     expect((await rt.engine.get(caseId))?.stored.context.open.customer.name).toBe(c.name);
   });
 });

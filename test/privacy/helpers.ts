@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Policy } from '../../src/policy/policy.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { decodeRecord } from '../../src/store/record.ts';
 import { testPolicy } from '../support/policy.ts';
 import { dropPrefix, redisUrl } from '../support/runtime.ts';
 
@@ -129,8 +130,15 @@ export async function dumpKeys(redis: Redis, patterns: readonly string[]): Promi
 export async function dumpKey(redis: Redis, key: string): Promise<string> {
   const type = await redis.type(key);
   switch (type) {
-    case 'string':
-      return (await redis.get(key)) ?? '';
+    case 'string': {
+      // A case record's snapshot is compressed (src/store/record.ts): scan what it holds, not its bytes.
+      const raw = (await redis.getBuffer(key)) ?? Buffer.alloc(0);
+      if (/:case:[^:]+$/.test(key)) {
+        const { version, json } = decodeRecord(raw);
+        return `${version}\n${json}`;
+      }
+      return raw.toString('utf8');
+    }
     case 'list':
       return (await redis.lrange(key, 0, -1)).join('\n');
     case 'hash':
