@@ -12,8 +12,8 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 // before compression, and hand-written test fixtures) and is read as such.
 
 const NEWLINE = 0x0a;
-const V1 = 0x5a; // 'Z': raw DEFLATE with dictionaries/case-v1.json
-const DICTIONARY_V1 = readFileSync(new URL('./dictionaries/case-v1.json', import.meta.url));
+const V1 = 0x5a; // 'Z': raw DEFLATE with dictionaries/case-v1.dict
+const DICTIONARY_V1 = readFileSync(new URL('./dictionaries/case-v1.dict', import.meta.url));
 // An 8 KiB window holds the dictionary and any snapshot's back-references; with a small hash table and
 // output chunk, each call allocates ~50 KiB of zlib state instead of ~300 KiB (which the GC then chases).
 const ZLIB = { dictionary: DICTIONARY_V1, windowBits: 13, memLevel: 4, chunkSize: 4096 } as const;

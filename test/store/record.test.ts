@@ -70,7 +70,7 @@ describe('case record encoding', () => {
   });
 
   it('the v1 dictionary is the one records were written with (a better one is a new format, not an edit)', () => {
-    const bytes = readFileSync(new URL('../../src/store/dictionaries/case-v1.json', import.meta.url));
+    const bytes = readFileSync(new URL('../../src/store/dictionaries/case-v1.dict', import.meta.url));
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(
       '039c90932f02520b993f8fe7f013d4b97aa353ae15cf336ec72d418c79d7078b',
     );
