@@ -281,6 +281,23 @@ class Zone {
 }
 
 /** Formats an instant as ISO-8601 with the zone's offset, to the second: '2026-10-09T17:30:00+08:00'. */
+/** The wall-clock reading of an instant in a time zone, to the second (the zone's offset as Intl gives it). */
+export function wallClockIn(
+  ms: number,
+  timezone: string,
+): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
+  const second = Math.floor(ms / 1000) * 1000;
+  const local = new Date(second + Zone.of(timezone).offset(second));
+  return {
+    year: local.getUTCFullYear(),
+    month: local.getUTCMonth() + 1,
+    day: local.getUTCDate(),
+    hour: local.getUTCHours(),
+    minute: local.getUTCMinutes(),
+    second: local.getUTCSeconds(),
+  };
+}
+
 export function isoInZone(ms: number, timezone: string): string {
   if (!Number.isFinite(ms) || Math.abs(ms) > MAX_INSTANT) {
     throw new RangeError(`isoInZone: ${ms} is not an instant (milliseconds since 1970-01-01T00:00Z)`);

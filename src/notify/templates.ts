@@ -1,3 +1,5 @@
+import { wallClockIn } from '../domain/calendar.ts';
+
 // Customer-notice texts per locale (zh-CN and en shipped); a policy may override any of them.
 // Placeholders: {caseId} {department} {expectedBy} {contact} {resolution}.
 export type NoticeStatus = 'escalated' | 'coordinating' | 'resolved';
@@ -29,24 +31,8 @@ export function renderNotice(
 }
 
 /** A time in the policy's zone, as a person reads it: `2026-11-25 17:00 (Asia/Shanghai)`. */
-const formats = new Map<string, Intl.DateTimeFormat>();
-
 export function localTime(ms: number, timeZone: string): string {
-  // Building a formatter is costly (it was ~5 % of engine CPU): one per zone, reused.
-  let format = formats.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-CA', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    });
-    formats.set(timeZone, format);
-  }
-  const parts = format.formatToParts(ms);
-  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
-  return `${get('year')}-${get('month')}-${get('day')} ${get('hour')}:${get('minute')} (${timeZone})`;
+  const w = wallClockIn(ms, timeZone);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${String(w.year).padStart(4, '0')}-${two(w.month)}-${two(w.day)} ${two(w.hour)}:${two(w.minute)} (${timeZone})`;
 }

@@ -1,3 +1,5 @@
+import { wallClockIn } from '../domain/calendar.ts';
+
 // Days and report periods in a contract's time zone (the policy's `timezone`). A day is written
 // `YYYY-MM-DD`; day arithmetic is done on the calendar (UTC dates), instants only where a day begins.
 
@@ -11,32 +13,8 @@ export interface DayRange {
 
 const DAY_MS = 86_400_000;
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', {
-      timeZone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-      hourCycle: 'h23',
-    });
-    formatters.set(timeZone, f);
-  }
-  return f;
-}
-
-/** The wall-clock fields of an instant in a time zone. */
-function wallClock(ms: number, timeZone: string) {
-  const parts: Record<string, number> = {};
-  for (const p of formatter(timeZone).formatToParts(ms)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  return parts as { year: number; month: number; day: number; hour: number; minute: number; second: number };
-}
+/** The wall-clock fields of an instant in a time zone (one zone arithmetic for the project: calendar.ts). */
+const wallClock = wallClockIn;
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 

@@ -9,6 +9,7 @@ import {
   isoInZone,
   SEARCH_LIMIT_DAYS,
   WEEKDAYS,
+  wallClockIn,
 } from '../../src/domain/calendar.ts';
 import { parseDuration } from '../../src/domain/duration.ts';
 import { ValidationError } from '../../src/domain/errors.ts';
@@ -658,3 +659,41 @@ function wallClock(ms: number, timezone: string) {
     offset: parts.timeZoneName,
   };
 }
+
+describe('wallClockIn (the one zone reading notices and reports use)', () => {
+  it('agrees with Intl.DateTimeFormat on any instant in any of several zones', () => {
+    const zones = [
+      'Asia/Shanghai',
+      'America/New_York',
+      'Europe/Berlin',
+      'Australia/Lord_Howe',
+      'Asia/Kathmandu',
+      'UTC',
+    ];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(2100, 0, 1) }),
+        fc.constantFrom(...zones),
+        (ms, zone) => {
+          const parts = Object.fromEntries(
+            new Intl.DateTimeFormat('en-CA', {
+              timeZone: zone,
+              year: 'numeric',
+              month: '2-digit',
+              day: '2-digit',
+              hour: '2-digit',
+              minute: '2-digit',
+              second: '2-digit',
+              hourCycle: 'h23',
+            })
+              .formatToParts(ms)
+              .filter((p) => p.type !== 'literal')
+              .map((p) => [p.type, Number(p.value)]),
+          );
+          expect(wallClockIn(ms, zone)).toEqual(parts);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
