@@ -46,10 +46,27 @@ export type CommitOutcome =
   | { readonly kind: 'conflict' }
   | { readonly kind: 'stale'; readonly version: number };
 
-/** The case record `<version>\n<snapshot>` (./record.ts); personal fields are opened by the codec (src/privacy). */
-function parseCase(codec: CaseCodec, caseId: string, raw: Buffer): StoredCase {
-  const { version, json } = decodeRecord(raw);
-  return { version, ...(codec.openSnapshot(caseId, version, json) as Omit<StoredCase, 'version'>) };
+/** The last record each case was written with by this process: its next load need not inflate it. */
+interface Written {
+  readonly version: number;
+  readonly body: Buffer;
+  readonly json: string;
+}
+const WRITTEN_CACHE = 5_000;
+
+/** The snapshot JSON of a record: from `written` when the record is byte for byte what was written. */
+function snapshotOf(raw: Buffer, written: Written | undefined): { version: number; json: string } {
+  if (written) {
+    const prefix = raw.indexOf(0x0a) + 1;
+    if (
+      raw.length - prefix === written.body.length &&
+      Number(raw.toString('latin1', 0, prefix - 1)) === written.version &&
+      raw.subarray(prefix).equals(written.body)
+    ) {
+      return { version: written.version, json: written.json };
+    }
+  }
+  return decodeRecord(raw);
 }
 
 export type Replay = { readonly kind: 'replay'; readonly result: unknown } | { readonly kind: 'conflict' };
@@ -64,6 +81,7 @@ export class CaseStore {
 
   /** 4.2: seals personal fields on write, opens them on read. */
   readonly codec: CaseCodec;
+  readonly #written = new Map<string, Written>();
 
   constructor(
     redis: Redis,
@@ -93,7 +111,12 @@ export class CaseStore {
     const [err, text] = replies[0] ?? [];
     if (err) throw err;
     const replay = (replies[1]?.[1] as string | null) ?? undefined;
-    const stored = Buffer.isBuffer(text) ? parseCase(this.codec, caseId, text) : undefined;
+    let stored: StoredCase | undefined;
+    if (Buffer.isBuffer(text)) {
+      // The record as read, as the case store wrote it (./record.ts); personal fields opened by the codec.
+      const { version, json } = snapshotOf(text, this.#written.get(caseId));
+      stored = { version, ...(this.codec.openSnapshot(caseId, version, json) as Omit<StoredCase, 'version'>) };
+    }
     return { ...(stored ? { stored } : {}), ...(replay !== undefined ? { replay } : {}) };
   }
 
@@ -115,6 +138,7 @@ export class CaseStore {
       ...(req.opened ? { opened: req.opened } : {}),
     });
     const command = (this.redis as unknown as Record<string, CommitCommand>).intervene_commit as CommitCommand;
+    const body = encodeSnapshot(snapshot);
     const indexes = [...req.indexes, ...(await this.codec.indexOps(req.expectedVersion, req.context, req.indexes))];
     const indexKeys = indexes.map((op) => k.index(op.index));
     const outbox = req.outbox.map((entry) =>
@@ -130,7 +154,7 @@ export class CaseStore {
       k.index('facts'),
       ...indexKeys,
       req.expectedVersion,
-      encodeSnapshot(snapshot),
+      body,
       req.state,
       req.bodyHash,
       req.remember === false ? 0 : this.idempotencyTtlSec,
@@ -146,6 +170,7 @@ export class CaseStore {
     switch (kind) {
       case 'ok':
         this.codec.committed(req.caseId, Number(value), key);
+        this.#remember(req.caseId, { version: Number(value), body, json: snapshot });
         return { kind: 'ok', version: Number(value), outboxIds: rest, outbox };
       case 'replay':
         return { kind: 'replay', result: JSON.parse(value) };
@@ -154,6 +179,12 @@ export class CaseStore {
       default:
         return { kind: 'stale', version: Number(value) };
     }
+  }
+
+  #remember(caseId: string, written: Written): void {
+    this.#written.delete(caseId);
+    this.#written.set(caseId, written);
+    if (this.#written.size > WRITTEN_CACHE) this.#written.delete(this.#written.keys().next().value as string);
   }
 
   async history(caseId: string): Promise<object[]> {
