@@ -1,11 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { initialTransition, transition } from 'xstate';
+import { initialTransition } from 'xstate';
 import { type CaseMachine, createCaseMachine } from '../../machines/case.machine.ts';
 import { clauseOf } from '../../machines/clauses.ts';
 import { elapsedOf } from '../../machines/clocks.ts';
 import { explainRefusal } from '../../machines/refusals.ts';
 import { deadlineRefusal } from '../../machines/rules.ts';
+import { pureTransition } from '../../machines/transition.ts';
 import type { Actor, CaseContext, MachineEvent } from '../../machines/types.ts';
 import type { OutageStore } from '../deadlines/outages.ts';
 import { Conflict, EventRefused, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
@@ -278,7 +279,7 @@ export class Engine {
     }
     const machine = this.#machine(policy);
     const snapshot = machine.resolveState({ value: stored.state, context: before });
-    const [next, actions] = transition(machine, snapshot, machineEvent);
+    const [next, actions] = pureTransition(machine, snapshot, machineEvent);
     if (next.context === before) {
       const refusal = explainRefusal(machine, policy, stored.state, before, machineEvent);
       throw new EventRefused(refusal.code, refusal.message, refusal.clause);
@@ -349,7 +350,7 @@ export class Engine {
     const full = { ...event, elapsed };
     const machine = this.#machine(to);
     const snapshot = machine.resolveState({ value: stored.state, context: stored.context });
-    const [next] = transition(machine, snapshot, { ...full, at, actor } as MachineEvent);
+    const [next] = pureTransition(machine, snapshot, { ...full, at, actor } as MachineEvent);
     const state = String(next.value);
     const version = stored.version + 1;
     const audit = auditEntry(

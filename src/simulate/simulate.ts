@@ -1,8 +1,9 @@
-import { initialTransition, transition } from 'xstate';
+import { initialTransition } from 'xstate';
 import { type CaseMachine, createCaseMachine } from '../../machines/case.machine.ts';
 import { clauseOf } from '../../machines/clauses.ts';
 import { nextDue } from '../../machines/clocks.ts';
 import { explainRefusal } from '../../machines/refusals.ts';
+import { pureTransition } from '../../machines/transition.ts';
 import type { Actor, MachineEvent } from '../../machines/types.ts';
 import { Forbidden } from '../domain/errors.ts';
 import type { CaseEvent, OutageSpan, PublicEvent } from '../domain/events.ts';
@@ -166,7 +167,7 @@ class Run {
     const restored = this.#machine.resolveState(
       JSON.parse(JSON.stringify({ value: before.state, context: before.context })),
     );
-    const [next, actions] = transition(this.#machine, restored, machineEvent);
+    const [next, actions] = pureTransition(this.#machine, restored, machineEvent);
     if (next.context === restored.context) {
       const refusal = explainRefusal(this.#machine, this.#policy, before.state, before.context, machineEvent);
       return { accepted: false as const, refusal };

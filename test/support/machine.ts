@@ -1,10 +1,15 @@
 import { initialTransition, transition } from 'xstate';
 import { type CaseMachine, createCaseMachine } from '../../machines/case.machine.ts';
 import { explainRefusal } from '../../machines/refusals.ts';
+import { pureTransition } from '../../machines/transition.ts';
 import type { Actor, CaseContext, MachineEvent, Refusal } from '../../machines/types.ts';
 import type { CaseEvent, OpenCase } from '../../src/domain/events.ts';
 import type { Policy } from '../../src/policy/policy.ts';
 import { openCase, testPolicy } from './policy.ts';
+
+/** What an executable action means, without the actor scope it ran in. */
+const essentials = (actions: readonly { type: string; params?: unknown }[]) =>
+  actions.map((a) => ({ type: a.type, params: a.params }));
 
 export const T0 = Date.parse('2026-11-25T09:00:00+08:00');
 export const AGENT: Actor = { name: 'agent-li', role: 'agent' };
@@ -47,6 +52,15 @@ export class PureCase {
       JSON.parse(JSON.stringify({ value: this.snapshot.value, context: this.context })),
     );
     const [next, actions] = transition(this.machine, restored, machineEvent);
+    // The engine's transition (machines/transition.ts) must be XState's, step for step.
+    const [mine, myActions] = pureTransition(this.machine, restored, machineEvent);
+    if (
+      JSON.stringify([mine.value, mine.context, essentials(myActions)]) !==
+        JSON.stringify([next.value, next.context, essentials(actions as never)]) ||
+      (mine.context === restored.context) !== (next.context === restored.context)
+    ) {
+      throw new Error(`pureTransition differs from XState's transition on ${event.type} in ${this.state}`);
+    }
     if (next.context === restored.context) {
       return explainRefusal(this.machine, this.policy, this.state, this.context, machineEvent);
     }
