@@ -13,6 +13,7 @@ import { caseView } from '../engine/view.ts';
 import { registerMetricsRoute, sendReadiness } from '../metrics/http.ts';
 import { isOpsPath, opsWeb } from '../ops/web.ts';
 import type { Policy } from '../policy/policy.ts';
+import type { Disclosures } from '../privacy/projection.ts';
 import type { Runtime } from '../runtime.ts';
 import type { StoredCase } from '../store/case-store.ts';
 import { registerClockRoutes } from './clock-routes.ts';
@@ -21,7 +22,7 @@ import type { KeyRing, Principal } from './keys.ts';
 import { listCases, parseListQuery } from './list.ts';
 import { historyFor, viewFor } from './mask.ts';
 import { openApiDocument, referencePage } from './openapi.ts';
-import { installPrivacy, pathForProblems } from './privacy.ts';
+import { disclosuresOf, installPrivacy, pathForProblems } from './privacy.ts';
 import { isRedisDown, problem, problemOf, sendProblem } from './problem.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { registerReportRoutes } from './reports.ts';
@@ -114,7 +115,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const principalOf = (request: FastifyRequest) => request.principal as Principal;
 
-  const view = async (caseId: string, principal: Principal, known?: { stored: StoredCase; policy: Policy }) => {
+  const view = async (
+    caseId: string,
+    principal: Principal,
+    sink: Disclosures,
+    known?: { stored: StoredCase; policy: Policy },
+  ) => {
     const found = known ?? (await engine.get(caseId));
     if (!found) throw new NotFound(`case ${caseId} does not exist`);
     assertMayRead(principal, found.stored);
@@ -133,6 +139,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       { ...v, escalation: v.escalation && { ...v.escalation, handoff: handoff(v.escalation.handoff), delivery } },
       principal,
       found.policy,
+      sink,
     );
   };
 
@@ -190,7 +197,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const principal = principalOf(request);
       const input = parseOpenCase(request.body);
       const result = await engine.open(input, principal, key === undefined ? {} : { idempotencyKey: key });
-      return { status: 201, body: await view(result.caseId, principal, result.committed) };
+      return { status: 201, body: await view(result.caseId, principal, disclosuresOf(request), result.committed) };
     }),
   );
 
@@ -205,12 +212,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         ...(key === undefined ? {} : { idempotencyKey: key }),
         ...(expectedVersion === undefined ? {} : { expectedVersion }),
       });
-      return { status: 200, body: await view(request.params.id, principal, result.committed) };
+      return { status: 200, body: await view(request.params.id, principal, disclosuresOf(request), result.committed) };
     }),
   );
 
   app.get<{ Params: { id: string } }>('/v1/cases/:id', async (request, reply) => {
-    const v = await view(request.params.id, principalOf(request));
+    const v = await view(request.params.id, principalOf(request), disclosuresOf(request));
     return reply.header('etag', `"${v.version}"`).send(v);
   });
 
@@ -220,10 +227,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (!found) throw new NotFound(`case ${request.params.id} does not exist`);
     assertMayRead(principal, found.stored);
     const items = await runtime.store.history(request.params.id);
-    return { items: historyFor(request.params.id, items, principal, found.policy) };
+    return { items: historyFor(request.params.id, items, principal, found.policy, disclosuresOf(request)) };
   });
 
-  registerClockRoutes(app, { runtime, principalOf, canRead: (id, principal) => view(id, principal) });
+  registerClockRoutes(app, {
+    runtime,
+    principalOf,
+    canRead: (id, principal, request) => view(id, principal, disclosuresOf(request)),
+  });
   registerReportRoutes(app, { runtime, principalOf });
 
   app.get('/v1/cases', async (request) => {
@@ -236,7 +247,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return listCases(runtime, scoped, async (stored: StoredCase) => {
       const found = await engine.get(stored.context.caseId);
       if (!found) return undefined;
-      return viewFor(caseView(found.stored, found.policy), principal, found.policy);
+      return viewFor(caseView(found.stored, found.policy), principal, found.policy, disclosuresOf(request));
     });
   });
 

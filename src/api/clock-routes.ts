@@ -34,14 +34,14 @@ export function registerClockRoutes(
     readonly runtime: Runtime;
     readonly principalOf: (request: FastifyRequest) => Principal;
     /** Throws when the principal may not read the case (404/403), as every case read does. */
-    readonly canRead: (caseId: string, principal: Principal) => Promise<unknown>;
+    readonly canRead: (caseId: string, principal: Principal, request: FastifyRequest) => Promise<unknown>;
   },
 ): void {
   const { runtime, principalOf } = opts;
 
   app.get<{ Params: { id: string } }>('/v1/cases/:id/deadlines', async (request) => {
     const principal = principalOf(request);
-    await opts.canRead(request.params.id, principal);
+    await opts.canRead(request.params.id, principal, request);
     const found = await runtime.engine.get(request.params.id);
     if (!found) throw new NotFound(`case ${request.params.id} does not exist`);
     const history = await runtime.store.history(request.params.id);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { Forbidden, fieldErrors, ValidationError } from '../domain/errors.ts';
 import type { AccessEntry, AccessLog } from '../privacy/access-log.ts';
 import type { Erasure } from '../privacy/erasure.ts';
-import { collectDisclosures, type Disclosures } from '../privacy/projection.ts';
+import type { Disclosures } from '../privacy/projection.ts';
 import type { Principal } from './keys.ts';
 import { problem, sendProblem } from './problem.ts';
 import type { RateLimiter } from './rate-limit.ts';
@@ -47,19 +47,22 @@ const accessQuery = z
     path: ['caseId'],
   });
 
+const requestDisclosures = new WeakMap<FastifyRequest, Disclosures>();
+
+/** What the projections made while answering a request showed: routes pass it to viewFor/historyFor. */
+export function disclosuresOf(request: FastifyRequest): Disclosures {
+  let seen = requestDisclosures.get(request);
+  if (!seen) {
+    seen = new Map();
+    requestDisclosures.set(request, seen);
+  }
+  return seen;
+}
+
 /** Hooks and routes; call right after the authentication hook, so the rate limit knows the caller. */
 export function installPrivacy(app: FastifyInstance, opts: PrivacyOptions): void {
   const { access, erasure, limiter } = opts;
   const clock = opts.clock ?? Date.now;
-  const disclosures = new WeakMap<FastifyRequest, Disclosures>();
-
-  // Every projection made while answering this request records what it showed (src/privacy/projection.ts).
-  app.addHook('onRequest', (request, _reply, done) => {
-    const seen: Disclosures = new Map();
-    disclosures.set(request, seen);
-    collectDisclosures(seen, done);
-  });
-
   app.addHook('onRequest', async (request, reply) => {
     const principal = request.principal;
     if (!principal) return;
@@ -75,7 +78,7 @@ export function installPrivacy(app: FastifyInstance, opts: PrivacyOptions): void
   app.addHook('onSend', async (request, reply, payload) => {
     const principal = callerOf(request);
     if (!principal) return payload;
-    const entries = accessEntries(request, reply, principal, disclosures.get(request), payload, clock());
+    const entries = accessEntries(request, reply, principal, requestDisclosures.get(request), payload, clock());
     if (entries.length === 0) return payload;
     try {
       await access.record(...entries);

@@ -9,7 +9,7 @@ import { caseView } from '../engine/view.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { AccessEntry, AccessRecord } from '../privacy/access-log.ts';
 import { DataKeyError, generateDataKey } from '../privacy/data-keys.ts';
-import { collectDisclosures, type Disclosures } from '../privacy/projection.ts';
+import type { Disclosures } from '../privacy/projection.ts';
 import { keyUsage, rotate } from '../privacy/rotation.ts';
 import type { Runtime } from '../runtime.ts';
 import type { StoredCase } from '../store/case-store.ts';
@@ -271,9 +271,7 @@ function report(error: unknown, io: Io, name: string): number {
 /** The case view as the CLI's actor may see it; the read is recorded (via `cli`). */
 export async function cliView(rt: Runtime, actor: Actor, found: { stored: StoredCase; policy: Policy }) {
   const seen: Disclosures = new Map();
-  const view = collectDisclosures(seen, () =>
-    viewFor(caseView(found.stored, found.policy), actor as Principal, found.policy),
-  );
+  const view = viewFor(caseView(found.stored, found.policy), actor as Principal, found.policy, seen);
   await recordSeen(rt, actor, 'read', seen);
   return view;
 }
@@ -284,7 +282,7 @@ export async function cliHistory(rt: Runtime, actor: Actor, caseId: string): Pro
   const entries = await rt.store.history(caseId);
   if (!found) return entries;
   const seen: Disclosures = new Map();
-  const items = collectDisclosures(seen, () => historyFor(caseId, entries, actor as Principal, found.policy));
+  const items = historyFor(caseId, entries, actor as Principal, found.policy, seen);
   await recordSeen(rt, actor, 'history', seen);
   return items;
 }

@@ -2,7 +2,7 @@ import type { Principal } from '../api/keys.ts';
 import { customerFor, historyFor, viewFor } from '../api/mask.ts';
 import { caseView } from '../engine/view.ts';
 import type { Policy } from '../policy/policy.ts';
-import { WITHHELD } from '../privacy/projection.ts';
+import { type Disclosures, WITHHELD } from '../privacy/projection.ts';
 import { toSvg } from './diagram.ts';
 import { escapeHtml, type PageUser, page } from './html.ts';
 import { COUNTDOWN_JS } from './pages.ts';
@@ -76,7 +76,14 @@ function timelineRows(detail: CaseDetail, audit: readonly AuditRecord[]): string
     .join('\n');
 }
 
-export function casePage(opts: { nonce: string; user: PageUser; principal: Principal; detail: CaseDetail }): string {
+export function casePage(opts: {
+  nonce: string;
+  user: PageUser;
+  principal: Principal;
+  detail: CaseDetail;
+  /** The request's disclosures, for its access log (6.1). */
+  disclosures: Disclosures;
+}): string {
   const { detail, principal } = opts;
   const { stored, policy, graph } = detail;
   // 4.1 / 4.2: the same projections as the API (src/api/mask.ts), the description and the trail included.
@@ -84,8 +91,9 @@ export function casePage(opts: { nonce: string; user: PageUser; principal: Princ
     { ...caseView(stored, policy), description: stored.context.open.description },
     principal,
     policy,
+    opts.disclosures,
   );
-  const audit = historyFor(stored.context.caseId, detail.audit, principal, policy) as AuditRecord[];
+  const audit = historyFor(stored.context.caseId, detail.audit, principal, policy, opts.disclosures) as AuditRecord[];
   const sees = seesPersonalData(principal, policy);
   const c = view.customer;
   const customer = [c.id, c.name, c.phone, c.email].filter((v) => v !== undefined).join(' · ');

@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { KeyRing, Principal } from '../api/keys.ts';
+import { disclosuresOf } from '../api/privacy.ts';
 import { problem, problemOf, sendProblem } from '../api/problem.ts';
 import { RateLimiter } from '../api/rate-limit.ts';
 import { createIntakeQueue, INTAKE_QUEUE } from '../intake/intake-queue.ts';
@@ -255,7 +256,9 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
         errorPage({ nonce, user, status: 404, title: 'Not found', message: `case ${id} does not exist` }),
       );
     }
-    return html(reply, 200, (nonce) => casePage({ nonce, user, principal: user, detail }));
+    return html(reply, 200, (nonce) =>
+      casePage({ nonce, user, principal: user, detail, disclosures: disclosuresOf(request) }),
+    );
   });
 
   // 3.3, 5.2: the service-data report (docs/reports.md) as its self-contained HTML page. Without a query:

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Role } from '../domain/vocabulary.ts';
 import {
   auditTree,
@@ -126,11 +125,16 @@ function project<T>(value: T, tree: RuleTree, viewer: Viewer, departments: NeedT
   return projectValue(value, tree, undefined, audienceOf(viewer, departments), '', shown) as T;
 }
 
-/** The case view as `viewer` may see it. Records what personal data it showed (the access log reads that). */
-export function projectView<V extends { id?: unknown }>(view: V, viewer: Viewer, departments: NeedToKnow): V {
+/** The case view as `viewer` may see it. Records in `sink` what personal data it showed (the access log reads that). */
+export function projectView<V extends { id?: unknown }>(
+  view: V,
+  viewer: Viewer,
+  departments: NeedToKnow,
+  sink?: Disclosures,
+): V {
   const shown: Shown = { clear: new Set(), masked: new Set() };
   const out = project(view, VIEW_TREE, viewer, departments, shown);
-  if (typeof view.id === 'string') disclose(view.id, shown);
+  if (typeof view.id === 'string') disclose(sink, view.id, shown);
   return out;
 }
 
@@ -140,13 +144,14 @@ export function projectHistory(
   entries: readonly object[],
   viewer: Viewer,
   departments: NeedToKnow,
+  sink?: Disclosures,
 ): object[] {
   const shown: Shown = { clear: new Set(), masked: new Set() };
   const out = entries.map((entry) => {
     const type = String((entry as { event?: unknown }).event ?? '');
     return project(entry, auditTree(type), viewer, departments, shown);
   });
-  disclose(caseId, { clear: prefixed('history', shown.clear), masked: prefixed('history', shown.masked) });
+  disclose(sink, caseId, { clear: prefixed('history', shown.clear), masked: prefixed('history', shown.masked) });
   return out;
 }
 
@@ -166,15 +171,9 @@ function prefixed(prefix: string, paths: Set<string>): Set<string> {
 /** Per case: the personal fields a request showed in clear and masked. */
 export type Disclosures = Map<string, Shown>;
 
-const current = new AsyncLocalStorage<Disclosures>();
-
-/** Runs `work` collecting what every projection inside it disclosed. */
-export function collectDisclosures<T>(disclosures: Disclosures, work: () => T): T {
-  return current.run(disclosures, work);
-}
-
-function disclose(caseId: string, shown: Shown): void {
-  const store = current.getStore();
+// Passed explicitly, not through AsyncLocalStorage: on Node 20 that turns on promise hooks for the whole
+// process, which cost the API ~10 % of its throughput (measured with the HTTP bench).
+function disclose(store: Disclosures | undefined, caseId: string, shown: Shown): void {
   if (!store || (shown.clear.size === 0 && shown.masked.size === 0)) return;
   const seen = store.get(caseId) ?? { clear: new Set<string>(), masked: new Set<string>() };
   for (const p of shown.clear) seen.clear.add(p);
