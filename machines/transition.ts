@@ -1,4 +1,11 @@
-import { type AnyActorScope, type AnyStateMachine, createActor, type EventFromLogic, type SnapshotFrom } from 'xstate';
+import {
+  type AnyActorScope,
+  type AnyStateMachine,
+  createActor,
+  type EventFromLogic,
+  type InputFrom,
+  type SnapshotFrom,
+} from 'xstate';
 
 // XState's pure `transition(machine, snapshot, event)` builds a throwaway actor on every call, and the
 // actor eagerly computes the machine's initial snapshot (entering its initial state, running its
@@ -44,6 +51,23 @@ export function pureTransition<M extends AnyStateMachine>(
   };
   try {
     return [machine.transition(snapshot, event, scope) as SnapshotFrom<M>, actions];
+  } finally {
+    scope.actionExecutor = ignore;
+  }
+}
+
+/** The first snapshot and its actions, as XState's `initialTransition` returns them. */
+export function pureInitialTransition<M extends AnyStateMachine>(
+  machine: M,
+  input: InputFrom<M>,
+): [SnapshotFrom<M>, { type: string; params?: unknown }[]] {
+  const scope = scopeOf(machine);
+  const actions: { type: string; params?: unknown }[] = [];
+  scope.actionExecutor = (action) => {
+    actions.push(action as never);
+  };
+  try {
+    return [machine.getInitialSnapshot(scope, input) as SnapshotFrom<M>, actions];
   } finally {
     scope.actionExecutor = ignore;
   }

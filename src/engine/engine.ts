@@ -1,12 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { initialTransition } from 'xstate';
 import { type CaseMachine, createCaseMachine } from '../../machines/case.machine.ts';
 import { clauseOf } from '../../machines/clauses.ts';
 import { elapsedOf } from '../../machines/clocks.ts';
 import { explainRefusal } from '../../machines/refusals.ts';
 import { deadlineRefusal } from '../../machines/rules.ts';
-import { pureTransition } from '../../machines/transition.ts';
+import { pureInitialTransition, pureTransition } from '../../machines/transition.ts';
 import type { Actor, CaseContext, MachineEvent } from '../../machines/types.ts';
 import type { OutageStore } from '../deadlines/outages.ts';
 import { Conflict, EventRefused, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
@@ -129,7 +128,7 @@ export class Engine {
       if (stored) return replayedOpen(stored, bodyHash);
       const at = this.#clock();
       const machine = this.#machine(policy);
-      const [snapshot, actions] = initialTransition(machine, { caseId, open: input, at });
+      const [snapshot, actions] = pureInitialTransition(machine, { caseId, open: input, at });
       const context = snapshot.context;
       const state = String(snapshot.value);
       const outbox = deliveryEffects(policy, context, 1, actions);

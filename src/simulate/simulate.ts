@@ -1,9 +1,9 @@
-import { initialTransition } from 'xstate';
+import type { SnapshotFrom } from 'xstate';
 import { type CaseMachine, createCaseMachine } from '../../machines/case.machine.ts';
 import { clauseOf } from '../../machines/clauses.ts';
 import { nextDue } from '../../machines/clocks.ts';
 import { explainRefusal } from '../../machines/refusals.ts';
-import { pureTransition } from '../../machines/transition.ts';
+import { pureInitialTransition, pureTransition } from '../../machines/transition.ts';
 import type { Actor, MachineEvent } from '../../machines/types.ts';
 import { Forbidden } from '../domain/errors.ts';
 import type { CaseEvent, OutageSpan, PublicEvent } from '../domain/events.ts';
@@ -24,7 +24,7 @@ const CASE_ID = 'simulated';
 /** A runaway guard: no policy needs this many timer firings in one run. */
 const MAX_FIRINGS = 100_000;
 
-type Snap = ReturnType<typeof initialTransition<CaseMachine>>[0];
+type Snap = SnapshotFrom<CaseMachine>;
 
 /** What ops do about a window, when (6.2): declare it, end it. Each is the engine's outage job. */
 interface OutageNews {
@@ -54,7 +54,7 @@ class Run {
     this.#writer = new TimelineWriter(policy);
     this.#news = outageNews(script.outages);
     this.#now = script.start;
-    const [snapshot, actions] = initialTransition(this.#machine, {
+    const [snapshot, actions] = pureInitialTransition(this.#machine, {
       caseId: CASE_ID,
       open: script.open,
       at: script.start,

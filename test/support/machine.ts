@@ -1,7 +1,7 @@
 import { initialTransition, transition } from 'xstate';
 import { type CaseMachine, createCaseMachine } from '../../machines/case.machine.ts';
 import { explainRefusal } from '../../machines/refusals.ts';
-import { pureTransition } from '../../machines/transition.ts';
+import { pureInitialTransition, pureTransition } from '../../machines/transition.ts';
 import type { Actor, CaseContext, MachineEvent, Refusal } from '../../machines/types.ts';
 import type { CaseEvent, OpenCase } from '../../src/domain/events.ts';
 import type { Policy } from '../../src/policy/policy.ts';
@@ -34,6 +34,14 @@ export class PureCase {
     });
     this.snapshot = snapshot;
     this.actions = actions as { type: string; params?: unknown }[];
+    const input = { caseId: 'c-test', open: openCase(open as Record<string, unknown>) as OpenCase, at };
+    const [mine, myActions] = pureInitialTransition(this.machine, input);
+    if (
+      JSON.stringify([mine.value, mine.context, essentials(myActions)]) !==
+      JSON.stringify([snapshot.value, snapshot.context, essentials(actions as never)])
+    ) {
+      throw new Error("pureInitialTransition differs from XState's initialTransition");
+    }
   }
 
   get state(): string {
