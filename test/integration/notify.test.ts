@@ -11,15 +11,15 @@ import { type Policy, parsePolicy } from '../../src/policy/policy.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { exampleDocument, openCase } from '../support/policy.ts';
 import { agent, closeRuntime, testRuntime } from '../support/runtime.ts';
+import { type SignedReceiver, startSignedReceiver } from '../support/signed-receiver.ts';
 import { sleep, waitFor } from '../support/wait.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 // Hand-offs and customer notices delivered to a real HTTP receiver that verifies every request with the
 // `standardwebhooks` library (VOCABULARY.md: "receivers can verify with any of its libraries").
 
 interface Setup {
   readonly rt: Runtime;
-  readonly receiver: WebhookReceiver;
+  readonly receiver: SignedReceiver;
   /** secretEnv name → the secret given to the runtime. */
   readonly secrets: Record<string, string>;
 }
@@ -30,7 +30,7 @@ afterEach(async () => {
 });
 
 /** The example policy with every department's webhook and the customer-notice webhook on the receiver. */
-function receiverPolicy(receiver: WebhookReceiver, secrets: Record<string, string>): Policy {
+function receiverPolicy(receiver: SignedReceiver, secrets: Record<string, string>): Policy {
   const doc = exampleDocument();
   for (const [id, department] of Object.entries<Record<string, any>>(doc.departments)) {
     department.webhook.url = receiver.url(`/${id}`);
@@ -44,8 +44,8 @@ function receiverPolicy(receiver: WebhookReceiver, secrets: Record<string, strin
 }
 
 async function notifySetup(): Promise<Setup> {
-  const receiver = await startWebhookReceiver();
-  cleanups.push(() => receiver.close());
+  const receiver = await startSignedReceiver();
+  cleanups.push(() => receiver.down());
   const secrets: Record<string, string> = {};
   const policy = receiverPolicy(receiver, secrets);
   const rt = await testRuntime({ policies: [policy], env: secrets });
@@ -109,7 +109,7 @@ describe('webhooks to a real Standard Webhooks receiver', () => {
       what: 'the customer notice',
     });
 
-    expect(handoff?.error).toBeUndefined();
+    expect(handoff?.errors).toEqual([]);
     expect(handoff?.verified).toBe(true);
     expect(handoff?.headers['content-type']).toBe('application/json');
     expect(handoff?.id).toBe(handoffId(caseId));
@@ -138,7 +138,7 @@ describe('webhooks to a real Standard Webhooks receiver', () => {
     expect(pkg.preliminaryJudgment.length).toBeGreaterThan(0);
     expect(pkg.recommendation).toBe('legal');
 
-    expect(notice?.error).toBeUndefined();
+    expect(notice?.errors).toEqual([]);
     expect(notice?.verified).toBe(true);
     expect(notice?.id).toBe(openingNoticeId(caseId));
     expect(notice?.payload).toMatchObject({
@@ -160,12 +160,12 @@ describe('webhooks to a real Standard Webhooks receiver', () => {
         what: `delivery ${id} to be recorded as delivered`,
       });
     }
-    expect(receiver.requests).toHaveLength(2);
+    expect(receiver.deliveries).toHaveLength(2);
   });
 
   it('retries a failed delivery with the same webhook-id until the receiver takes it', async () => {
     const { rt, receiver } = s;
-    receiver.respond((request, nth) => (request.path === '/legal' && nth < 2 ? 500 : request.verified ? 200 : 401));
+    receiver.answer((request, nth) => (request.path === '/legal' && nth < 2 ? 500 : request.verified ? 200 : 401));
     const engine = engineWithAttempts(rt, 3);
     const { caseId } = await engine.open(legalDispute(), agent);
     const id = handoffId(caseId);
@@ -184,7 +184,7 @@ describe('webhooks to a real Standard Webhooks receiver', () => {
     expect(attempts.every((r) => r.verified)).toBe(true);
     expect(new Set(attempts.map((r) => r.body)).size).toBe(1);
     // The shipped backoff: exponential from 2 s with jitter 0.5, i.e. 1–2 s, then 2–4 s.
-    const gaps = attempts.slice(1).map((r, i) => r.receivedAt - (attempts[i] as { receivedAt: number }).receivedAt);
+    const gaps = attempts.slice(1).map((r, i) => r.at - (attempts[i] as { at: number }).at);
     expect(gaps[0]).toBeGreaterThanOrEqual(950);
     expect(gaps[1]).toBeGreaterThanOrEqual(1_950);
 
@@ -198,7 +198,7 @@ describe('webhooks to a real Standard Webhooks receiver', () => {
 
   it('dead-letters a delivery after its last attempt', async () => {
     const { rt, receiver } = s;
-    receiver.respond((request) => (request.path === '/legal' ? 503 : 200));
+    receiver.answer((request) => (request.path === '/legal' ? 503 : 200));
     const engine = engineWithAttempts(rt, 2);
     const { caseId } = await engine.open(legalDispute(), agent);
     const id = handoffId(caseId);
@@ -254,7 +254,7 @@ describe('webhooks to a real Standard Webhooks receiver', () => {
 
     expect(request?.verified).toBe(false);
     expect(request?.status).toBe(401);
-    expect(request?.error).toMatch(/^WebhookVerificationError/);
+    expect(request?.errors[0]).toMatch(/^standardwebhooks: WebhookVerificationError/);
     expect(() => new Webhook(wrong).verify(request?.body ?? '', request?.headers ?? {})).toThrow();
     // The same request verifies with the secret the runtime signs with: only the secret differs.
     const right = secrets.INTERVENE_SECRET_LEGAL as string;

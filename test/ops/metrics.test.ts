@@ -6,8 +6,8 @@ import { metricsRuntime, receiverPolicy } from '../support/ops-runtime.ts';
 import { openCase } from '../support/policy.ts';
 import { parseExposition, promtool, type Sample, sampleValue } from '../support/prometheus.ts';
 import { closeRuntime, VERIFY } from '../support/runtime.ts';
+import { type SignedReceiver, startSignedReceiver } from '../support/signed-receiver.ts';
 import { waitFor } from '../support/wait.ts';
-import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
 
 // GET /metrics on a real runtime (real Redis, real BullMQ workers, a real webhook receiver): three cases
 // driven through an accepted path, a refusal, a stale timer, a deadline missed by the clock and a
@@ -17,7 +17,7 @@ const PERSON = { id: 'cust-metrics-7f3a', name: '李四', phone: '+86 139 1234 5
 const SUBJECT = 'Refund for a cancelled visit';
 const DESCRIPTION = 'The customer wants the visit fee back after cancelling in time.';
 
-let receiver: WebhookReceiver;
+let receiver: SignedReceiver;
 let rt: Runtime;
 let api: ApiServer;
 const ids: Record<'accepted' | 'missed' | 'legal', string> = { accepted: '', missed: '', legal: '' };
@@ -28,9 +28,9 @@ let audits: AuditEntry[] = [];
 const value = (name: string, labels: Record<string, string> = {}) => sampleValue(samples, name, labels);
 
 beforeAll(async () => {
-  receiver = await startWebhookReceiver();
+  receiver = await startSignedReceiver();
   // The first customer notice is answered 500, so one delivery fails once before it is delivered.
-  receiver.respond((request, nth) =>
+  receiver.answer((request, nth) =>
     request.path === '/notices/customer' && nth === 0 && receiver.to('/notices/customer').length === 1
       ? 500
       : request.verified
@@ -89,7 +89,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.close();
   if (rt) await closeRuntime(rt);
-  await receiver?.close();
+  await receiver?.down();
 });
 
 /** How often each key occurs. */
@@ -189,7 +189,7 @@ describe('GET /metrics', () => {
 
   it('counts deliveries by outcome: the failed attempt and the deliveries', () => {
     expect(value('intervene_deliveries_total', { outcome: 'failed' })).toBeGreaterThanOrEqual(1);
-    const delivered = receiver.requests.filter((r) => r.status === 200).length;
+    const delivered = receiver.deliveries.filter((r) => r.status === 200).length;
     expect(value('intervene_deliveries_total', { outcome: 'delivered' })).toBeGreaterThanOrEqual(1);
     expect(value('intervene_deliveries_total', { outcome: 'delivered' })).toBeLessThanOrEqual(delivered);
     expect(value('intervene_deliveries_total', { outcome: 'dead' })).toBe(0);

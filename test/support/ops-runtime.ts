@@ -7,13 +7,13 @@ import { type Policy, parsePolicy } from '../../src/policy/policy.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { exampleDocument } from './policy.ts';
 import { redisUrl, uniquePrefix } from './runtime.ts';
-import type { WebhookReceiver } from './webhook-receiver.ts';
+import type { SignedReceiver } from './signed-receiver.ts';
 
 // Runtimes for the ops tests: process metrics on (as the service runs), webhooks on a local receiver.
 
 /** The example policy, every webhook on the receiver, wall-clock deadlines, no warnings. */
 export function receiverPolicy(
-  receiver: WebhookReceiver,
+  receiver: SignedReceiver,
   secrets: Record<string, string>,
   within: Record<string, string>,
 ): Policy {

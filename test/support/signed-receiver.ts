@@ -3,7 +3,7 @@ import { Webhook } from 'standardwebhooks';
 import { verifyWebhook } from '../../src/notify/verify.ts';
 import { freePort } from '../../src/store/redis.ts';
 
-// A Standard Webhooks receiver on 127.0.0.1 that checks every request twice: with the `standardwebhooks`
+// The tests' Standard Webhooks receiver, on 127.0.0.1: it checks every request twice: with the `standardwebhooks`
 // library (independent of our signing code) and with the documented helper `verifyWebhook`. It can be
 // taken down (connection refused) and brought back on the same port.
 
@@ -20,6 +20,9 @@ export interface Delivery {
   readonly verifiedByLibrary: boolean;
   /** Verified by `verifyWebhook` from src/notify/verify.ts. */
   readonly verifiedByHelper: boolean;
+  /** Verified by both. */
+  readonly verified: boolean;
+  /** Why verification failed, by each verifier (`standardwebhooks: <error name>: <message>`, …). */
   readonly errors: string[];
   status: number;
   readonly at: number;
@@ -34,6 +37,8 @@ export interface SignedReceiver {
   readonly deliveries: Delivery[];
   to(path: string): Delivery[];
   answer(fn: Answer): void;
+  /** Sets (or replaces) the secret a path verifies with. */
+  setSecret(path: string, secret: string): void;
   /** Starts listening (again) on the same port. */
   up(): Promise<void>;
   /** Stops listening: connections are refused until `up()`. */
@@ -50,7 +55,8 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** A receiver for `secrets` (path → whsec_ secret); not listening until `up()`. */
-export async function signedReceiver(secrets: Record<string, string>): Promise<SignedReceiver> {
+export async function signedReceiver(initial: Record<string, string> = {}): Promise<SignedReceiver> {
+  const secrets = { ...initial };
   const port = await freePort();
   const deliveries: Delivery[] = [];
   let answer: Answer = (d) => (d.verifiedByLibrary && d.verifiedByHelper ? 200 : 401);
@@ -72,7 +78,7 @@ export async function signedReceiver(secrets: Record<string, string>): Promise<S
         payload = new Webhook(secret).verify(body, headers);
         verifiedByLibrary = true;
       } catch (e) {
-        errors.push(`standardwebhooks: ${(e as Error).message}`);
+        errors.push(`standardwebhooks: ${(e as Error).name}: ${(e as Error).message}`);
       }
       try {
         verifyWebhook(secret, headers, body);
@@ -91,6 +97,7 @@ export async function signedReceiver(secrets: Record<string, string>): Promise<S
       payload,
       verifiedByLibrary,
       verifiedByHelper,
+      verified: verifiedByLibrary && verifiedByHelper,
       errors,
       status: 0,
       at: Date.now(),
@@ -109,6 +116,9 @@ export async function signedReceiver(secrets: Record<string, string>): Promise<S
     answer: (fn) => {
       answer = fn;
     },
+    setSecret: (path, secret) => {
+      secrets[path] = secret;
+    },
     up: async () => {
       if (server) return;
       const s = createServer((req, res) => void handle(req, res));
@@ -126,5 +136,12 @@ export async function signedReceiver(secrets: Record<string, string>): Promise<S
       await new Promise<void>((resolve) => s.close(() => resolve()));
     },
   };
+  return receiver;
+}
+
+/** A receiver already listening. */
+export async function startSignedReceiver(secrets: Record<string, string> = {}): Promise<SignedReceiver> {
+  const receiver = await signedReceiver(secrets);
+  await receiver.up();
   return receiver;
 }
