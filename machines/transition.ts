@@ -10,17 +10,30 @@ import {
 // XState's pure `transition(machine, snapshot, event)` builds a throwaway actor on every call, and the
 // actor eagerly computes the machine's initial snapshot (entering its initial state, running its
 // eventless transitions): about a third of the allocation of a case machine transition. This does the
-// same pure step with one inert actor scope per machine, made once. Safe for this machine: it spawns no
-// child actors and sends to no system ids, the only things the scope would carry between calls, and a
-// transition is synchronous, so the per-call action collector cannot interleave. test/support/machine.ts
+// same pure step with one inert actor scope per machine, made once. Safe for this machine: it invokes and
+// spawns no actors, has no delayed transitions and sends to no system ids (the only things the scope
+// would carry between calls; the first two are checked when the scope is made), and a transition is
+// synchronous, so the per-call action collector cannot interleave. It relies on XState's
+// `machine.transition(snapshot, event, scope)`, which is why package.json pins xstate exactly. test/support/machine.ts
 // checks every transition of the machine tests against XState's own `transition`.
 
 const scopes = new WeakMap<AnyStateMachine, AnyActorScope>();
 const ignore = () => {};
 
+/** The reuse is sound only for a machine without invoked actors or delayed transitions: checked once. */
+function assertReusable(node: AnyStateMachine['root'], path = 'case'): void {
+  if (node.invoke.length > 0 || node.after.length > 0) {
+    throw new Error(
+      `machines/transition.ts: state ${path} invokes actors or has delayed transitions; use XState's transition()`,
+    );
+  }
+  for (const [key, child] of Object.entries(node.states)) assertReusable(child, `${path}.${key}`);
+}
+
 function scopeOf(machine: AnyStateMachine): AnyActorScope {
   let scope = scopes.get(machine);
   if (!scope) {
+    assertReusable(machine.root);
     const self = createActor(machine);
     scope = {
       self,

@@ -115,6 +115,7 @@ export class CaseCodec {
 
   /** Erasure: the next commit of the case at `expectedVersion` seals under a brand-new data key. */
   shred(caseId: string, expectedVersion: number): void {
+    this.#sealed.delete(caseId);
     const dek = newDataKey();
     this.#fresh.set(caseId, { version: expectedVersion, dek, wrapped: this.ring.wrap(dek, `dek:${caseId}`) });
   }
@@ -297,13 +298,21 @@ export class CaseCodec {
     const fresh = this.#fresh.get(caseId);
     if (fresh?.version === expectedVersion) return fresh;
     const known = this.#deks.get(caseId);
-    if (known?.version === expectedVersion) return known;
     // Not seen at this version here (another process wrote it, or it was evicted): read the record.
     // A version that no longer matches fails the commit's own check, whatever key sealed it.
-    const read = expectedVersion > 0 ? await this.#readKey(caseId) : undefined;
-    if (read) return read;
-    const dek = newDataKey();
-    return { version: expectedVersion, dek, wrapped: this.ring.wrap(dek, `dek:${caseId}`) };
+    const key =
+      known?.version === expectedVersion ? known : expectedVersion > 0 ? await this.#readKey(caseId) : undefined;
+    if (!key) {
+      const dek = newDataKey();
+      return { version: expectedVersion, dek, wrapped: this.ring.wrap(dek, `dek:${caseId}`) };
+    }
+    // Every commit writes the data key wrapped under the current key. A rotation rewrites a record at the
+    // same version, so a commit that read the record before it would otherwise put the old wrapping back
+    // (and a case whose old key is then retired could not be opened).
+    if (keyIdOf(key.wrapped) !== this.ring.currentId) {
+      return { ...key, wrapped: this.ring.wrap(key.dek, `dek:${caseId}`) };
+    }
+    return key;
   }
 
   async #readKey(caseId: string): Promise<CaseKey | undefined> {

@@ -130,7 +130,7 @@ export function projectView<V extends { id?: unknown }>(
   view: V,
   viewer: Viewer,
   departments: NeedToKnow,
-  sink?: Disclosures,
+  sink: Disclosures | undefined,
 ): V {
   const shown: Shown = { clear: new Set(), masked: new Set() };
   const out = project(view, VIEW_TREE, viewer, departments, shown);
@@ -144,7 +144,7 @@ export function projectHistory(
   entries: readonly object[],
   viewer: Viewer,
   departments: NeedToKnow,
-  sink?: Disclosures,
+  sink: Disclosures | undefined,
 ): object[] {
   const shown: Shown = { clear: new Set(), masked: new Set() };
   const out = entries.map((entry) => {

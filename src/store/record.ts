@@ -21,7 +21,9 @@ const ZLIB = { dictionary: DICTIONARY_V1, windowBits: 13, memLevel: 4, chunkSize
 /** The stored form of a snapshot: what follows `<version>\n` in the case record. */
 export function encodeSnapshot(json: string): Buffer {
   const packed = deflateRawSync(json, ZLIB);
-  const out = Buffer.allocUnsafe(packed.length + 1);
+  // Unpooled: the case store keeps the last body it wrote per case, and a slice of Node's shared 8 KiB
+  // pool would keep the whole block alive.
+  const out = Buffer.allocUnsafeSlow(packed.length + 1);
   out[0] = V1;
   packed.copy(out, 1);
   return out;

@@ -235,6 +235,30 @@ describe('key rotation', () => {
     expect(await keyUsage(second.store)).toMatchObject({ k2: 20 });
   });
 
+  it('a commit that read the case before the rotation rewrote it does not put the old wrapping back', async () => {
+    const prefix = `stale${randomUUID().slice(0, 8)}`;
+    const k1 = dataKey('k1');
+    const k2 = dataKey('k2');
+    const before = await started({ prefix, dataKeys: k1 });
+    const caseId = (await before.engine.open(body(canaries()), agent)).caseId;
+    // A process already on k2 reads the case: its data key, wrapped under k1, is cached there at version 1.
+    const writer = await started({ prefix, dataKeys: `${k1},${k2}`, keyId: 'k2' });
+    const { stored } = await writer.store.load(caseId);
+    // The rotation rewrites the record at the same version; then that process seals its commit of version 2.
+    expect(await rotate(writer.store)).toMatchObject({ rewrapped: 1 });
+    const { text } = await writer.store.codec.sealSnapshot(caseId, 1, {
+      state: stored?.state,
+      policyVersion: stored?.policyVersion,
+      context: stored?.context,
+    });
+    expect(JSON.parse(text).pii.k).toMatch(/^k2\./);
+    // Through the engine, and with k1 retired afterwards, the case still opens.
+    await writer.engine.apply(caseId, VERIFY, agent);
+    expect(await keyUsage(writer.store)).toMatchObject({ k2: 1 });
+    const onlyK2 = await started({ prefix, dataKeys: k2 });
+    expect((await onlyK2.engine.get(caseId))?.stored.version).toBe(2);
+  });
+
   it('a case stored before sealing existed reads as it is and is sealed by the rotation', async () => {
     const rt = await started({ dataKeys: dataKey('k1') });
     const c = canaries();

@@ -84,7 +84,7 @@ describe('the classification table', () => {
       clear: { caseId: 'c' },
       secret: { someNewField: 'x' },
     });
-    const shown = projectView({ id: 'c', newThing: 'x' }, { role: 'ops' }, {});
+    const shown = projectView({ id: 'c', newThing: 'x' }, { role: 'ops' }, {}, undefined);
     expect(shown).toEqual({ id: 'c', newThing: '[redacted]' });
   });
 
@@ -173,11 +173,11 @@ describe('one projection for every role', () => {
   const departments = { legal: { fields: ['customer.name', 'subject'] }, finance: { fields: ['amount'] } };
 
   it.each(['service', 'agent', 'supervisor'] as const)('%s sees everything', (role) => {
-    expect(projectView(view, { role }, departments)).toEqual(view);
+    expect(projectView(view, { role }, departments, undefined)).toEqual(view);
   });
 
   it.each(['ops', 'auditor'] as const)('%s sees personal data masked and free text withheld', (role) => {
-    expect(projectView(view, { role }, departments)).toEqual({
+    expect(projectView(view, { role }, departments, undefined)).toEqual({
       ...view,
       customer: { id: 'u1', name: '张*', phone: '138****5678', email: 'z***@example.com' },
       subject: '[redacted]',
@@ -185,13 +185,13 @@ describe('one projection for every role', () => {
   });
 
   it('a department sees the fields its policy entry lists (4.1), and the pseudonymous id', () => {
-    expect(projectView(view, { role: 'department', department: 'legal' }, departments)).toEqual({
+    expect(projectView(view, { role: 'department', department: 'legal' }, departments, undefined)).toEqual({
       id: 'c1',
       state: 'escalated',
       customer: { id: 'u1', name: '张三' },
       subject: 'late fee',
     });
-    expect(projectView(view, { role: 'department', department: 'finance' }, departments)).toEqual({
+    expect(projectView(view, { role: 'department', department: 'finance' }, departments, undefined)).toEqual({
       id: 'c1',
       state: 'escalated',
       customer: { id: 'u1' },
@@ -222,8 +222,8 @@ describe('one projection for every role', () => {
         data: { flag: 'legal_dispute', note: 'lawsuit' },
       },
     ];
-    expect(projectHistory('c1', entries, { role: 'agent' }, departments)).toEqual(entries);
-    const ops = projectHistory('c1', entries, { role: 'ops' }, departments) as typeof entries;
+    expect(projectHistory('c1', entries, { role: 'agent' }, departments, undefined)).toEqual(entries);
+    const ops = projectHistory('c1', entries, { role: 'ops' }, departments, undefined) as typeof entries;
     expect(ops[0]?.data).toEqual({ message: '[redacted]' });
     expect(ops[1]?.data).toEqual({ flag: 'legal_dispute', note: '[redacted]' });
     expect(ops[1]?.clause).toBe('1');
@@ -232,6 +232,7 @@ describe('one projection for every role', () => {
       entries,
       { role: 'department', department: 'legal' },
       departments,
+      undefined,
     ) as typeof entries;
     expect(legal[0]?.data).toEqual({});
     expect(legal[1]?.data).toEqual({ flag: 'legal_dispute' });
