@@ -163,6 +163,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const fingerprint = HttpIdempotency.fingerprint(request.method, request.url, request.body);
     const claim = await idempotency.claim(principal.name, key, fingerprint);
     if (claim.kind === 'replay') {
+      // 6.1: a replayed answer shows its personal data again, so it is recorded like the first: the stored
+      // view, projected for this caller, gives the same fields (an already masked field counts as masked).
+      const replayed = claim.body as { id?: unknown; customer?: unknown } | undefined;
+      if (claim.status < 400 && typeof replayed?.id === 'string' && replayed.customer) {
+        const found = await engine.get(replayed.id);
+        if (found) viewFor(replayed as never, principal, found.policy, disclosuresOf(request));
+      }
       reply.code(claim.status).header('idempotent-replayed', 'true');
       if (claim.status >= 400) reply.type('application/problem+json');
       return reply.send(claim.body);

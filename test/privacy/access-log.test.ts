@@ -52,6 +52,24 @@ describe('the access log', () => {
     expect(items[3]).toMatchObject({ route: 'POST /v1/cases', status: 201 });
   });
 
+  it('an idempotent replay that shows personal data is recorded like the first answer', async () => {
+    const id = (await openOverHttp(api, openCase({ externalRef: 'replay-log' }))).id;
+    const send = () =>
+      api.request('POST', `/v1/cases/${id}/events`, {
+        as: 'agent',
+        json: { type: 'RESPOND', message: 'once' },
+        headers: { 'idempotency-key': `replay-${id}` },
+      });
+    expect((await send()).status).toBe(200);
+    const again = await send();
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    const res = await api.request('GET', `/v1/access-log?caseId=${id}`, { as: 'auditor' });
+    const events = (res.body.items as Record<string, any>[]).filter((e) => e.action === 'event');
+    expect(events).toHaveLength(2);
+    expect(events[0]?.fields).toEqual(events[1]?.fields);
+    expect(events[0]?.fields).toContain('customer.name');
+  });
+
   it('answers by person, newest first, in pages', async () => {
     for (let i = 0; i < 3; i++) await api.request('GET', `/v1/cases/${caseId}`, { as: 'supervisor' });
     const first = await api.request('GET', '/v1/access-log?actor=supervisor-wang&limit=2', { as: 'auditor' });
