@@ -167,6 +167,40 @@ describe('properties over random event sequences (fast-check)', () => {
     );
   });
 
+  it('cases interleaved on one shared machine: every step the same as XState’s own transition', () => {
+    // PureCase.send compares each step with XState's transition(); here several cases share one machine
+    // and their steps interleave, as the engine's do (machines/transition.ts reuses one scope per machine).
+    fc.assert(
+      fc.property(
+        fc.array(opening, { minLength: 2, maxLength: 4 }),
+        fc.array(step, { maxLength: 60 }),
+        (opens, steps) => {
+          const cases = opens.map(
+            (open) =>
+              new PureCase(
+                { category: open.category, flags: open.flags, ...(open.amount ? { amount: open.amount } : {}) },
+                policy,
+              ),
+          );
+          expect(new Set(cases.map((c) => c.machine)).size).toBe(1);
+          for (const s of steps) {
+            const c = cases[s.pick % cases.length] as PureCase;
+            const candidates = candidateEvents(c.context);
+            const event = candidates[
+              Math.floor(s.pick / cases.length) % candidates.length
+            ] as (typeof candidates)[number];
+            const at =
+              event.type === 'DEADLINE'
+                ? timeFor(c.context, event) + s.lateMs
+                : c.context.updatedAt + s.gapMinutes * 60_000;
+            c.send(event, at, event.type === 'DEADLINE' ? { name: 't', role: 'system' } : AGENT);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('pauses never shorten the remaining time (6.2)', () => {
     fc.assert(
       fc.property(

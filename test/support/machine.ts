@@ -11,6 +11,16 @@ import { openCase, testPolicy } from './policy.ts';
 const essentials = (actions: readonly { type: string; params?: unknown }[]) =>
   actions.map((a) => ({ type: a.type, params: a.params }));
 
+const machines = new WeakMap<Policy, CaseMachine>();
+function machineOf(policy: Policy): CaseMachine {
+  let machine = machines.get(policy);
+  if (!machine) {
+    machine = createCaseMachine(policy);
+    machines.set(policy, machine);
+  }
+  return machine;
+}
+
 export const T0 = Date.parse('2026-11-25T09:00:00+08:00');
 export const AGENT: Actor = { name: 'agent-li', role: 'agent' };
 export const SYSTEM: Actor = { name: 'timers', role: 'system' };
@@ -26,7 +36,8 @@ export class PureCase {
 
   constructor(open: Partial<OpenCase> = {}, policy: Policy = testPolicy(), at = T0) {
     this.policy = policy;
-    this.machine = createCaseMachine(policy);
+    // One machine per policy, shared by every case under it, as the engine does.
+    this.machine = machineOf(policy);
     const [snapshot, actions] = initialTransition(this.machine, {
       caseId: 'c-test',
       open: openCase(open as Record<string, unknown>) as OpenCase,
