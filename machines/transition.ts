@@ -51,37 +51,38 @@ function scopeOf(machine: AnyStateMachine): AnyActorScope {
   return scope;
 }
 
+type Actions = { type: string; params?: unknown }[];
+
+/** Runs one step on the machine's scope, collecting the actions it would execute. */
+function collecting<M extends AnyStateMachine>(
+  machine: M,
+  step: (scope: AnyActorScope) => unknown,
+): [SnapshotFrom<M>, Actions] {
+  const scope = scopeOf(machine);
+  const actions: Actions = [];
+  scope.actionExecutor = (action) => {
+    actions.push(action as never);
+  };
+  try {
+    return [step(scope) as SnapshotFrom<M>, actions];
+  } finally {
+    scope.actionExecutor = ignore;
+  }
+}
+
 /** The next snapshot and the actions to execute, as XState's `transition` returns them. */
 export function pureTransition<M extends AnyStateMachine>(
   machine: M,
   snapshot: SnapshotFrom<M>,
   event: EventFromLogic<M>,
-): [SnapshotFrom<M>, { type: string; params?: unknown }[]] {
-  const scope = scopeOf(machine);
-  const actions: { type: string; params?: unknown }[] = [];
-  scope.actionExecutor = (action) => {
-    actions.push(action as never);
-  };
-  try {
-    return [machine.transition(snapshot, event, scope) as SnapshotFrom<M>, actions];
-  } finally {
-    scope.actionExecutor = ignore;
-  }
+): [SnapshotFrom<M>, Actions] {
+  return collecting(machine, (scope) => machine.transition(snapshot, event, scope));
 }
 
 /** The first snapshot and its actions, as XState's `initialTransition` returns them. */
 export function pureInitialTransition<M extends AnyStateMachine>(
   machine: M,
   input: InputFrom<M>,
-): [SnapshotFrom<M>, { type: string; params?: unknown }[]] {
-  const scope = scopeOf(machine);
-  const actions: { type: string; params?: unknown }[] = [];
-  scope.actionExecutor = (action) => {
-    actions.push(action as never);
-  };
-  try {
-    return [machine.getInitialSnapshot(scope, input) as SnapshotFrom<M>, actions];
-  } finally {
-    scope.actionExecutor = ignore;
-  }
+): [SnapshotFrom<M>, Actions] {
+  return collecting(machine, (scope) => machine.getInitialSnapshot(scope, input));
 }

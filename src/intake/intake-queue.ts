@@ -41,6 +41,10 @@ const jobSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** A body an erasure blanked while its job waited: `{ erased: <digest> }`. */
+const isErasedBody = (body: unknown): body is { erased: string } =>
+  typeof body === 'object' && body !== null && typeof (body as { erased?: unknown }).erased === 'string';
+
 /**
  * 4.2: a body waits in the queue sealed to the intake key (./sealing.ts). Once the job is decided its
  * body is replaced by the digest of the clear body: the finished job keeps its outcome and its
@@ -48,10 +52,9 @@ const jobSchema = z.discriminatedUnion('kind', [
  */
 export function scrubIntake<J extends { body: unknown }>(data: J): J {
   if (typeof data !== 'object' || data === null) return data;
-  const body = data.body as { scrubbed?: unknown; erased?: unknown } | null;
+  const body = data.body as { scrubbed?: unknown } | null;
   if (body && typeof body === 'object' && typeof body.scrubbed === 'string') return data;
-  if (body && typeof body === 'object' && typeof body.erased === 'string')
-    return { ...data, body: { scrubbed: body.erased } };
+  if (isErasedBody(data.body)) return { ...data, body: { scrubbed: data.body.erased } };
   return { ...data, body: { scrubbed: isSealedBody(data.body) ? data.body.digest : bodyDigest(data.body) } };
 }
 
@@ -78,7 +81,7 @@ function bodyOf(job: Job<IntakeJob>, keys: IntakeKeys, acceptClear: boolean): un
       throw new ValidationError('the sealed intake body cannot be opened', [{ path: 'body', message: error.message }]);
     }
   }
-  if (body && typeof body === 'object' && typeof (body as { erased?: unknown }).erased === 'string') {
+  if (isErasedBody(body)) {
     throw new DomainError('PERSONAL_DATA_ERASED', "the customer's personal data was erased while this job waited", {
       clause: '4.2',
     });
@@ -104,9 +107,6 @@ if redis.call('HGET', KEYS[1], 'data') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2])
 return 1
 `;
-
-const isErasedBody = (body: unknown) =>
-  typeof body === 'object' && body !== null && typeof (body as { erased?: unknown }).erased === 'string';
 
 /**
  * 4.2 erasure: the intake jobs of a customer that no worker has taken yet — an opening for its id, or an

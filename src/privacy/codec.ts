@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { RecentMap } from '../domain/recent.ts';
 import type { IndexOp } from '../store/indexes.ts';
 import type { Keys } from '../store/keys.ts';
 import { decodeRecord } from '../store/record.ts';
@@ -50,12 +51,14 @@ export class CaseCodec {
   readonly #redis: Redis;
   readonly #keys: Keys;
   /** The data key of each case as of the newest version this process saw. */
-  readonly #deks = new Map<string, CaseKey>();
+  readonly #deks = new RecentMap<string, CaseKey>(CACHE);
   /**
    * The personal part of each case as last sealed or opened here: most events leave it unchanged, so the
    * next commit reuses its ciphertext and the next load skips the decryption (same key, text and AAD).
    */
-  readonly #sealed = new Map<string, { readonly token: string; readonly text: string; readonly dek: Buffer }>();
+  readonly #sealed = new RecentMap<string, { readonly token: string; readonly text: string; readonly dek: Buffer }>(
+    CACHE,
+  );
   /** Erasure: a fresh data key for the next commit of a case at this version. */
   readonly #fresh = new Map<string, CaseKey>();
   #indexKey: Promise<Buffer> | undefined;
@@ -80,7 +83,7 @@ export class CaseCodec {
     if (known?.token === pii.d && known.dek === dek) text = known.text;
     else {
       text = open(dek, pii.d, `case:${caseId}`).toString('utf8');
-      this.#keepSealed(caseId, { token: pii.d, text, dek });
+      this.#sealed.set(caseId, { token: pii.d, text, dek });
     }
     return { ...rest, context: merge(rest.context, JSON.parse(text) as unknown) };
   }
@@ -100,7 +103,7 @@ export class CaseCodec {
       if (known?.text === text && known.dek === key.dek) d = known.token;
       else {
         d = seal(key.dek, text, `case:${caseId}`);
-        this.#keepSealed(caseId, { token: d, text, dek: key.dek });
+        this.#sealed.set(caseId, { token: d, text, dek: key.dek });
       }
     }
     const pii: SealedPii = { k: key.wrapped, ...(d === undefined ? {} : { d }) };
@@ -110,7 +113,7 @@ export class CaseCodec {
   /** The commit was written: this version's data key is the case's. */
   committed(caseId: string, version: number, key: CaseKey): void {
     this.#fresh.delete(caseId);
-    this.#set(caseId, { ...key, version });
+    this.#deks.set(caseId, { ...key, version });
   }
 
   /** Erasure: the next commit of the case at `expectedVersion` seals under a brand-new data key. */
@@ -328,23 +331,11 @@ export class CaseCodec {
   #remember(caseId: string, version: number, wrapped: string): Buffer {
     const known = this.#deks.get(caseId);
     if (known?.wrapped === wrapped) {
-      if (version > known.version) this.#set(caseId, { ...known, version });
+      if (version > known.version) this.#deks.set(caseId, { ...known, version });
       return known.dek;
     }
     const dek = this.ring.unwrap(wrapped, `dek:${caseId}`);
-    if (!known || version >= known.version) this.#set(caseId, { version, wrapped, dek });
+    if (!known || version >= known.version) this.#deks.set(caseId, { version, wrapped, dek });
     return dek;
-  }
-
-  #keepSealed(caseId: string, entry: { token: string; text: string; dek: Buffer }): void {
-    this.#sealed.delete(caseId);
-    this.#sealed.set(caseId, entry);
-    if (this.#sealed.size > CACHE) this.#sealed.delete(this.#sealed.keys().next().value as string);
-  }
-
-  #set(caseId: string, key: CaseKey): void {
-    this.#deks.delete(caseId);
-    this.#deks.set(caseId, key);
-    if (this.#deks.size > CACHE) this.#deks.delete(this.#deks.keys().next().value as string);
   }
 }

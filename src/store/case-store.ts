@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { CaseContext } from '../../machines/types.ts';
+import { RecentMap } from '../domain/recent.ts';
 import type { DataKeyRing } from '../privacy/cipher.ts';
 import { CaseCodec } from '../privacy/codec.ts';
 import { dataKeysFor } from '../privacy/data-keys.ts';
@@ -81,7 +82,7 @@ export class CaseStore {
 
   /** 4.2: seals personal fields on write, opens them on read. */
   readonly codec: CaseCodec;
-  readonly #written = new Map<string, Written>();
+  readonly #written = new RecentMap<string, Written>(WRITTEN_CACHE);
 
   constructor(
     redis: Redis,
@@ -170,7 +171,7 @@ export class CaseStore {
     switch (kind) {
       case 'ok':
         this.codec.committed(req.caseId, Number(value), key);
-        this.#remember(req.caseId, { version: Number(value), body, json: snapshot });
+        this.#written.set(req.caseId, { version: Number(value), body, json: snapshot });
         return { kind: 'ok', version: Number(value), outboxIds: rest, outbox };
       case 'replay':
         return { kind: 'replay', result: JSON.parse(value) };
@@ -179,12 +180,6 @@ export class CaseStore {
       default:
         return { kind: 'stale', version: Number(value) };
     }
-  }
-
-  #remember(caseId: string, written: Written): void {
-    this.#written.delete(caseId);
-    this.#written.set(caseId, written);
-    if (this.#written.size > WRITTEN_CACHE) this.#written.delete(this.#written.keys().next().value as string);
   }
 
   async history(caseId: string): Promise<object[]> {
