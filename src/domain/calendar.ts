@@ -40,6 +40,7 @@ export interface BusinessCalendar {
 }
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 const MINUTE = 60_000;
 /** add, subtract and nextWorking give up after this many days in a row without working time. */
 export const SEARCH_LIMIT_DAYS = 3660;
@@ -197,6 +198,8 @@ class Zone {
   private readonly format: Intl.DateTimeFormat;
   /** Offset at the UTC midnight of day k, the probes of the constant-offset fast path. */
   private readonly midnightOffsets = new Map<number, number>();
+  /** Offsets of whole UTC hours without a transition; NaN marks an hour with one. */
+  private readonly hourOffsets = new Map<number, number>();
 
   static of(timezone: string): Zone {
     let zone = Zone.zones.get(timezone);
@@ -221,8 +224,25 @@ class Zone {
     });
   }
 
-  /** The zone's offset from UTC (ms) at an instant; Intl reports wall time to the second. */
+  /**
+   * The zone's offset from UTC (ms) at an instant. An hour whose first and last second have the same
+   * offset holds no transition (two transitions are taken to be over an hour apart, as `instant` takes
+   * them to be a day apart) and is remembered; an hour with a transition is read from Intl each time.
+   */
   offset(at: number): number {
+    const hour = Math.floor(at / HOUR);
+    let o = this.hourOffsets.get(hour);
+    if (o === undefined) {
+      if (this.hourOffsets.size > 100_000) this.hourOffsets.clear();
+      const first = this.read(hour * HOUR);
+      o = first === this.read(hour * HOUR + HOUR - 1000) ? first : Number.NaN;
+      this.hourOffsets.set(hour, o);
+    }
+    return Number.isNaN(o) ? this.read(at) : o;
+  }
+
+  /** The offset at an instant as Intl reports it (wall time to the second). */
+  private read(at: number): number {
     const second = Math.floor(at / 1000) * 1000;
     const f = { year: 0, month: 1, day: 1, hour: 0, minute: 0, second: 0 };
     let bc = false;
@@ -280,7 +300,6 @@ class Zone {
   }
 }
 
-/** Formats an instant as ISO-8601 with the zone's offset, to the second: '2026-10-09T17:30:00+08:00'. */
 /** The wall-clock reading of an instant in a time zone, to the second (the zone's offset as Intl gives it). */
 export function wallClockIn(
   ms: number,
@@ -298,6 +317,7 @@ export function wallClockIn(
   };
 }
 
+/** Formats an instant as ISO-8601 with the zone's offset, to the second: '2026-10-09T17:30:00+08:00'. */
 export function isoInZone(ms: number, timezone: string): string {
   if (!Number.isFinite(ms) || Math.abs(ms) > MAX_INSTANT) {
     throw new RangeError(`isoInZone: ${ms} is not an instant (milliseconds since 1970-01-01T00:00Z)`);

@@ -1,26 +1,40 @@
 /**
- * A map that keeps the `limit` most recently written entries: a write moves its key to the newest end,
- * and the oldest entry goes once the limit is passed. The per-process caches of the store and the codec.
+ * A map that keeps about the `limit` most recently written entries, in two generations: writes go to
+ * the young one, and when it holds `limit / 2` entries it becomes the old one and the previous old one
+ * is dropped. So it holds between `limit / 2` and `limit` entries, and a write or a read is O(1).
+ * (Evicting a JavaScript Map's oldest key one at a time is not: V8 keeps deleted slots until the table
+ * is rebuilt, and `keys().next()` walks over every one of them.) The per-process caches of the store
+ * and the codec.
  */
 export class RecentMap<K, V> {
-  readonly #entries = new Map<K, V>();
-  readonly #limit: number;
+  #young = new Map<K, V>();
+  #old = new Map<K, V>();
+  readonly #generation: number;
 
   constructor(limit: number) {
-    this.#limit = limit;
+    if (!Number.isInteger(limit) || limit < 2) throw new RangeError(`RecentMap: limit ${limit} is not an integer >= 2`);
+    this.#generation = Math.floor(limit / 2);
   }
 
   get(key: K): V | undefined {
-    return this.#entries.get(key);
+    return this.#young.has(key) ? this.#young.get(key) : this.#old.get(key);
   }
 
   set(key: K, value: V): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, value);
-    if (this.#entries.size > this.#limit) this.#entries.delete(this.#entries.keys().next().value as K);
+    this.#old.delete(key);
+    this.#young.set(key, value);
+    if (this.#young.size >= this.#generation) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
   }
 
   delete(key: K): void {
-    this.#entries.delete(key);
+    this.#young.delete(key);
+    this.#old.delete(key);
+  }
+
+  get size(): number {
+    return this.#young.size + this.#old.size;
   }
 }

@@ -696,4 +696,37 @@ describe('wallClockIn (the one zone reading notices and reports use)', () => {
       { numRuns: 500 },
     );
   });
+
+  it('agrees with Intl to the second around offset changes (the remembered hours hold no change)', () => {
+    const zones = ['America/New_York', 'Europe/Berlin', 'Australia/Lord_Howe', 'America/Santiago', 'Pacific/Chatham'];
+    const intl = (ms: number, zone: string) =>
+      Object.fromEntries(
+        new Intl.DateTimeFormat('en-CA', {
+          timeZone: zone,
+          year: 'numeric',
+          month: '2-digit',
+          day: '2-digit',
+          hour: '2-digit',
+          minute: '2-digit',
+          second: '2-digit',
+          hourCycle: 'h23',
+        })
+          .formatToParts(ms)
+          .filter((p) => p.type !== 'literal')
+          .map((p) => [p.type, Number(p.value)]),
+      );
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...CHANGE_DAYS),
+        fc.integer({ min: -2 * 86_400_000, max: 2 * 86_400_000 }),
+        fc.constantFrom(...zones),
+        (day, delta, zone) => {
+          const ms = Date.parse(`${day}T00:00:00Z`) + delta;
+          // Each instant is read twice and beside its neighbours: a cached hour must still be right.
+          for (const at of [ms, ms - 1000, ms + 1000, ms]) expect(wallClockIn(at, zone)).toEqual(intl(at, zone));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
 });
