@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { CaseStore } from '../store/case-store.ts';
 import { timerJobId } from '../store/indexes.ts';
-import type { Delivery, OutboxEntry, TimerCancel } from './effects.ts';
+import type { Delivery, DeliveryReference, StreamEntry, TimerCancel } from './effects.ts';
 import type { CommittedEntries } from './engine.ts';
 
 export interface DispatcherOptions {
@@ -16,12 +16,13 @@ export interface DispatcherOptions {
   readonly clock?: () => number;
 }
 
-type Batch = Map<number, { id: string; entry: OutboxEntry }[]>;
+type Batch = Map<number, { id: string; entry: StreamEntry }[]>;
 
 /**
  * Moves outbox entries (webhook deliveries) into BullMQ. The committing process dispatches its own entries at once (batched);
  * a sweep re-dispatches entries left behind by a process that died between commit and dispatch.
- * Every step is idempotent: deterministic job ids, HSETNX delivery records, XDEL last. (Timers do not
+ * Every step is idempotent: deterministic job ids, delivery records written by the commit (HSETNX here for
+ * entries committed before that), XDEL last. (Timers do not
  * pass through here: they are committed to the `timers` set and promoted by the TimerPromoter.)
  */
 export class Dispatcher {
@@ -93,7 +94,7 @@ export class Dispatcher {
       if (error || !Array.isArray(rows) || rows.length === 0) return;
       const entries = (rows as [string, string[]][])
         .filter(([id]) => !this.#held.has(id))
-        .map(([id, fields]) => ({ id, entry: JSON.parse(fields[1] as string) as OutboxEntry }));
+        .map(([id, fields]) => ({ id, entry: JSON.parse(fields[1] as string) as StreamEntry }));
       if (entries.length === 0) return;
       count += entries.length;
       batch.set(partition, entries);
@@ -125,21 +126,25 @@ export class Dispatcher {
   async #dispatch(batch: Batch): Promise<void> {
     const { store, notify, deadlines } = this.#opts;
     const entries = [...batch.values()].flat().map((e) => e.entry);
-    const deliveries = entries.filter((e): e is Delivery => e.kind === 'deliver');
+    const deliveries = entries.filter((e): e is Delivery | DeliveryReference => e.kind === 'deliver');
     const cancels = entries.filter((e): e is TimerCancel => e.kind === 'timer.cancel');
-    if (deliveries.length > 0) {
+    // Whole deliveries, committed before the commit wrote their records: the record is written here.
+    const unrecorded = deliveries.filter((d): d is Delivery => !('recorded' in d));
+    if (unrecorded.length > 0) {
       // 4.2: the delivery record holds the payload sealed; entries arrive sealed under their commit's data key
       // (sealDelivery only seals what is not, e.g. entries written before sealing existed).
-      const sealed = await Promise.all(deliveries.map((d) => store.codec.sealDelivery(d)));
+      const sealed = await Promise.all(unrecorded.map((d) => store.codec.sealDelivery(d)));
       const pipe = store.redis.pipeline();
       for (const d of sealed) {
         const key = store.keys.forCase(d.caseId).delivery(d.id);
         pipe.hsetnx(key, 'entry', JSON.stringify(d)).hsetnx(key, 'status', 'pending');
       }
       await pipe.exec();
+    }
+    if (deliveries.length > 0) {
       await notify.addBulk(
         deliveries.map((d) => ({
-          name: d.body.type as string,
+          name: 'recorded' in d ? d.type : (d.body.type as string),
           // No personal data in job payloads: BullMQ stores them in clear text.
           data: { partition: store.partitionOf(d.caseId), id: d.id },
           opts: { jobId: d.id },

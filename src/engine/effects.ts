@@ -33,6 +33,24 @@ export interface TimerCancel {
 export type OutboxEntry = Delivery | TimerCancel;
 
 /**
+ * The outbox entry of a delivery whose record the commit wrote: what the dispatcher needs to queue its
+ * notify job (the partition comes from the stream). Entries committed before records were written by the
+ * commit carry the whole delivery instead, and the dispatcher writes their record.
+ */
+export interface DeliveryReference {
+  readonly kind: 'deliver';
+  readonly id: string;
+  readonly caseId: string;
+  /** The body's `type`: the notify job's name. */
+  readonly type: string;
+  readonly recorded: true;
+}
+
+/** What an outbox stream holds: a delivery's reference (its record written by the commit), a whole delivery
+ *  committed before that (its record written by the dispatcher), or a late timer cancel. */
+export type StreamEntry = OutboxEntry | DeliveryReference;
+
+/**
  * The case's wake-up timer moved: if the old one is due within the promotion horizon it may already be
  * a BullMQ job, so it is cancelled there too (a missed cancel is still harmless: the epoch check drops it).
  */

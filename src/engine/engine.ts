@@ -18,7 +18,7 @@ import { CaseStore, type StoredCase } from '../store/case-store.ts';
 import { indexOps } from '../store/indexes.ts';
 import type { PolicyStore } from '../store/policy-store.ts';
 import { authorize, authorizeOpen } from './authorize.ts';
-import { deliveryEffects, type OutboxEntry, timerCancels } from './effects.ts';
+import { deliveryEffects, type OutboxEntry, type StreamEntry, timerCancels } from './effects.ts';
 
 export interface ApplyOptions {
   /** Every write carries one: a replay returns the first result and changes nothing (invariant 4). */
@@ -40,7 +40,7 @@ export interface ApplyResult {
 
 export interface CommittedEntries {
   readonly partition: number;
-  readonly entries: readonly { readonly id: string; readonly entry: OutboxEntry }[];
+  readonly entries: readonly { readonly id: string; readonly entry: StreamEntry }[];
   /** Entries of this partition may have been committed without this process knowing their ids. */
   readonly orphaned?: boolean;
 }
@@ -436,7 +436,7 @@ export class Engine {
         };
         // The entries as committed: a delivery's body is already sealed under this commit's data key, so a
         // later erasure (which replaces the key) makes it unreadable however late the dispatch runs.
-        const entries = committed.outboxIds.map((id, i) => ({ id, entry: committed.outbox[i] as OutboxEntry }));
+        const entries = committed.outboxIds.map((id, i) => ({ id, entry: committed.outbox[i] as StreamEntry }));
         if (entries.length > 0) this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries });
         if (before?.state !== state) {
           this.#log?.info(

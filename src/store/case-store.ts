@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { CaseContext } from '../../machines/types.ts';
 import { RecentMap } from '../domain/recent.ts';
+import type { DeliveryReference } from '../engine/effects.ts';
 import type { DataKeyRing } from '../privacy/cipher.ts';
 import { CaseCodec } from '../privacy/codec.ts';
 import { dataKeysFor } from '../privacy/data-keys.ts';
@@ -41,7 +42,7 @@ export interface CommitRequest {
 }
 
 export type CommitOutcome =
-  /** `outbox`: the entries as committed, sealed under the commit's own data key. */
+  /** `outbox`: the entries as the outbox stream holds them (a delivery as its reference). */
   | { readonly kind: 'ok'; readonly version: number; readonly outboxIds: string[]; readonly outbox: readonly object[] }
   | { readonly kind: 'replay'; readonly result: unknown }
   | { readonly kind: 'conflict' }
@@ -68,6 +69,17 @@ function snapshotOf(raw: Buffer, written: Written | undefined): { version: numbe
     }
   }
   return decodeRecord(raw);
+}
+
+function deliveryReference(delivery: Record<string, unknown>): DeliveryReference {
+  const body = delivery.body as { type?: unknown };
+  return {
+    kind: 'deliver',
+    id: String(delivery.id),
+    caseId: String(delivery.caseId),
+    type: String(body.type),
+    recorded: true,
+  };
 }
 
 export type Replay = { readonly kind: 'replay'; readonly result: unknown } | { readonly kind: 'conflict' };
@@ -142,17 +154,32 @@ export class CaseStore {
     const body = encodeSnapshot(snapshot);
     const indexes = [...req.indexes, ...(await this.codec.indexOps(req.expectedVersion, req.context, req.indexes))];
     const indexKeys = indexes.map((op) => k.index(op.index));
-    const outbox = req.outbox.map((entry) =>
-      this.codec.sealOutbox(req.caseId, entry as Record<string, unknown>, key.dek),
-    );
+    // A delivery's record (sealed payload, status) is written by the commit itself; the outbox carries
+    // only what the dispatcher needs to queue it (./scripts/commit-event.lua).
+    const outbox: object[] = [];
+    const outboxArgs: string[] = [];
+    const deliveryKeys: string[] = [];
+    for (const entry of req.outbox as readonly Record<string, unknown>[]) {
+      if (entry.kind === 'deliver') {
+        const sealed = this.codec.sealOutbox(req.caseId, entry, key.dek);
+        const reference = deliveryReference(sealed);
+        outbox.push(reference);
+        outboxArgs.push(JSON.stringify(reference), JSON.stringify(sealed));
+        deliveryKeys.push(k.delivery(reference.id));
+      } else {
+        outbox.push(entry);
+        outboxArgs.push(JSON.stringify(entry), '');
+      }
+    }
     const reply = await command.call(
       this.redis,
-      5 + indexKeys.length,
+      5 + deliveryKeys.length + indexKeys.length,
       k.case,
       k.audit,
       k.outbox,
       k.idempotency(req.idempotencyKey),
       k.index('facts'),
+      ...deliveryKeys,
       ...indexKeys,
       req.expectedVersion,
       body,
@@ -163,7 +190,7 @@ export class CaseStore {
       req.caseId,
       JSON.stringify(req.result),
       req.outbox.length,
-      ...outbox.map((entry) => JSON.stringify(entry)),
+      ...outboxArgs,
       ...indexes.map((op) => `${op.score === null ? '-' : `+${op.score}`} ${op.member ?? ''}`),
       req.fact ? JSON.stringify(req.fact) : '',
     );

@@ -81,6 +81,76 @@ describe('the case store on real Redis', () => {
     expect(await rt.engine.apply(caseId, VERIFY, agent, { idempotencyKey: 'k-half' })).toMatchObject({ version: 2 });
   });
 
+  it("writes each delivery's record in the commit; the outbox carries only its reference; a broken record key fails the commit whole", async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    await rt.dispatcher.flush();
+    const keys = rt.store.keys.forCase(caseId);
+    const handoffKey = keys.delivery(`${caseId}.handoff.1`);
+    const caseBefore = await rt.redis.get(keys.case);
+    const outboxBefore = await rt.redis.xlen(keys.outbox);
+    // The hand-off's record key holds a string: the script's type check fails before any write.
+    await rt.redis.set(handoffKey, 'corrupt');
+    const flag = { type: 'FLAG', flag: 'legal_dispute' } as const;
+    await expect(rt.engine.apply(caseId, flag, agent, { idempotencyKey: 'k-flag' })).rejects.toThrow(
+      new RegExp(`WRONGTYPE ${handoffKey.replace(/[{}.]/g, '\\$&')} holds a string, expected hash`),
+    );
+    expect(await rt.redis.get(keys.case)).toEqual(caseBefore);
+    expect(await rt.redis.xlen(keys.outbox)).toBe(outboxBefore);
+    expect(await rt.redis.exists(keys.delivery(`${caseId}.notice.2`))).toBe(0);
+
+    await rt.redis.del(handoffKey);
+    const held: unknown[] = [];
+    const engine = new Engine({ store: rt.store, policies: rt.policies, onCommitted: (c) => held.push(...c.entries) });
+    expect(await engine.apply(caseId, flag, agent, { idempotencyKey: 'k-flag' })).toMatchObject({ state: 'escalated' });
+    // Before any dispatcher ran: both records exist, sealed and pending; the stream holds references.
+    for (const [id, type] of [
+      [`${caseId}.handoff.1`, 'handoff'],
+      [`${caseId}.notice.2`, 'customer_notice'],
+    ] as const) {
+      const record = await rt.redis.hgetall(keys.delivery(id));
+      expect(record.status).toBe('pending');
+      expect(JSON.parse(record.entry as string)).toMatchObject({
+        kind: 'deliver',
+        id,
+        caseId,
+        body: { type, sealed: expect.any(String) },
+      });
+      expect(held).toContainEqual({
+        id: expect.any(String),
+        entry: { kind: 'deliver', id, caseId, type, recorded: true },
+      });
+    }
+    const stream = await rt.redis.xrange(keys.outbox, '-', '+');
+    const inStream = stream.map(([, fields]) => JSON.parse(fields[1] as string));
+    expect(inStream.filter((e) => e.kind === 'deliver').map((e) => Object.keys(e).sort())).toEqual([
+      ['caseId', 'id', 'kind', 'recorded', 'type'],
+      ['caseId', 'id', 'kind', 'recorded', 'type'],
+    ]);
+    // The sweep queues them; the records are left as the commit wrote them.
+    expect(await rt.dispatcher.sweep(0)).toBe(stream.length);
+    expect(await rt.notifyQueue.getJob(`${caseId}.handoff.1`)).toMatchObject({ name: 'handoff' });
+    expect(await rt.notifyQueue.getJob(`${caseId}.notice.2`)).toMatchObject({ name: 'customer_notice' });
+    expect(await rt.redis.xlen(keys.outbox)).toBe(0);
+  });
+
+  it('an outbox entry committed before the commit wrote records (a whole delivery) is still recorded and queued', async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const flagged = await rt.engine.apply(caseId, { type: 'FLAG', flag: 'legal_dispute' }, agent);
+    expect(flagged.state).toBe('escalated');
+    await rt.dispatcher.flush();
+    const keys = rt.store.keys.forCase(caseId);
+    const id = `${caseId}.handoff.1`;
+    // What an older version left behind: the whole sealed delivery in the outbox, no record, no job yet.
+    const whole = (await rt.redis.hget(keys.delivery(id), 'entry')) as string;
+    await rt.redis.del(keys.delivery(id));
+    await (await rt.notifyQueue.getJob(id))?.remove();
+    await rt.redis.xadd(keys.outbox, '*', 'e', whole);
+    expect(await rt.dispatcher.sweep(0)).toBe(1);
+    expect(await rt.redis.hgetall(keys.delivery(id))).toEqual({ entry: whole, status: 'pending' });
+    expect(await rt.notifyQueue.getJob(id)).toMatchObject({ name: 'handoff', data: { id } });
+    expect(await rt.redis.xlen(keys.outbox)).toBe(0);
+  });
+
   it('an idempotent open returns the same case; the same key with another body is a conflict', async () => {
     const first = await rt.engine.open(openCase(), agent, { idempotencyKey: 'intake-42' });
     const again = await rt.engine.open(openCase(), agent, { idempotencyKey: 'intake-42' });

@@ -1,12 +1,16 @@
 #!lua
 -- Commits one accepted event of one case, all or nothing (DESIGN.md invariant 2).
 -- KEYS: 1 case (a string: '<version>\n<snapshot JSON>'), 2 audit list, 3 outbox stream, 4 idempotency record,
---       5 report facts stream, 6.. index sorted sets
+--       5 report facts stream, then one delivery record (hash) per delivery among the outbox entries,
+--       then the index sorted sets
 -- ARGV: 1 expected version, 2 snapshot, 3 state, 4 body hash, 5 idempotency TTL (s), 6 audit entry,
---       7 case id, 8 result, 9 number of outbox entries n, 10..9+n outbox entries,
+--       7 case id, 8 result, 9 number of outbox entries n, then two per outbox entry: what the outbox
+--       stream carries, and the delivery record's entry ('' for an entry that is not a delivery);
 --       then one op per index key: '+<score> <member>' (add or move) or '- <member>' (remove);
 --       an empty member means the case id; last, the report fact ('' for none).
 --       An idempotency TTL of 0 means no record: an open is recognised by its case, whose id derives from the key.
+-- A delivery's record (its sealed payload, status 'pending') is written here, HSETNX as a re-dispatch would;
+-- its outbox entry is only the reference the dispatcher needs to queue it.
 -- Returns {'ok', version, outbox ids...} | {'replay', result} | {'conflict', ''} | {'stale', version}
 
 -- Idempotency first, so a commit re-sent after a reconnect (ioredis) is recognised, not applied twice.
@@ -28,10 +32,16 @@ end
 
 -- Every check that could fail a write runs before the first write: a script error after a write
 -- would leave a partial commit (Redis does not roll scripts back).
+local n = tonumber(ARGV[9])
+local records = 0
+for i = 1, n do
+  if ARGV[9 + 2 * i] ~= '' then records = records + 1 end
+end
+local first_index = 6 + records
 local kinds = {'string', 'list', 'stream', 'string', 'stream'}
 for i = 1, #KEYS do
   local actual = redis.call('TYPE', KEYS[i])['ok']
-  local expected = kinds[i] or 'zset'
+  local expected = kinds[i] or (i < first_index and 'hash' or 'zset')
   if actual ~= 'none' and actual ~= expected then
     return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. actual .. ', expected ' .. expected)
   end
@@ -41,9 +51,16 @@ local next_version = version + 1
 redis.call('SET', KEYS[1], next_version .. '\n' .. ARGV[2])
 redis.call('RPUSH', KEYS[2], ARGV[6])
 local reply = {'ok', tostring(next_version)}
-local n = tonumber(ARGV[9])
-for i = 10, 9 + n do
-  reply[#reply + 1] = redis.call('XADD', KEYS[3], '*', 'e', ARGV[i])
+local record = 6
+for i = 1, n do
+  local entry = ARGV[8 + 2 * i]
+  local delivery = ARGV[9 + 2 * i]
+  if delivery ~= '' then
+    redis.call('HSETNX', KEYS[record], 'entry', delivery)
+    redis.call('HSETNX', KEYS[record], 'status', 'pending')
+    record = record + 1
+  end
+  reply[#reply + 1] = redis.call('XADD', KEYS[3], '*', 'e', entry)
 end
 if remember then
   redis.call('SET', KEYS[4], ARGV[4] .. '\n' .. ARGV[8], 'EX', tonumber(ARGV[5]))
@@ -52,8 +69,8 @@ end
 if ARGV[#ARGV] ~= '' then
   redis.call('XADD', KEYS[5], '*', 'f', ARGV[#ARGV])
 end
-for k = 6, #KEYS do
-  local op = ARGV[9 + n + k - 5]
+for k = first_index, #KEYS do
+  local op = ARGV[9 + 2 * n + k - first_index + 1]
   local space = string.find(op, ' ', 1, true)
   local member = string.sub(op, space + 1)
   if member == '' then member = ARGV[7] end
