@@ -434,8 +434,9 @@ export class Engine {
             ? { opened: (c.opened ?? before?.opened) as NonNullable<StoredCase['opened']> }
             : {}),
         };
-        // The entries as committed: a delivery's body is already sealed under this commit's data key, so a
-        // later erasure (which replaces the key) makes it unreadable however late the dispatch runs.
+        // The entries as the outbox holds them: a delivery is a reference to the record this commit wrote,
+        // sealed under the commit's data key, so a later erasure (which replaces the key) makes the payload
+        // unreadable however late the dispatch or the send runs.
         const entries = committed.outboxIds.map((id, i) => ({ id, entry: committed.outbox[i] as StreamEntry }));
         if (entries.length > 0) this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries });
         if (before?.state !== state) {

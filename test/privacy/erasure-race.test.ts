@@ -18,8 +18,8 @@ afterAll(async () => {
   if (rt) await closePrivacyRuntime(rt);
 });
 
-describe('a dispatch that runs after an erasure', () => {
-  it('finds the record sealed as committed, unreadable once the customer is erased', async () => {
+describe('a delivery committed before an erasure and sent after it', () => {
+  it('has its record sealed as committed (the outbox holds only a reference), unreadable once the customer is erased', async () => {
     const held: CommittedEntries[] = [];
     // The same store and policies as the service, but a dispatcher that is slow: it only holds the entries.
     const engine = new Engine({ store: rt.store, policies: rt.policies, onCommitted: (c) => held.push(c) });

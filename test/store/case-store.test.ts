@@ -97,6 +97,8 @@ describe('the case store on real Redis', () => {
     expect(await rt.redis.get(keys.case)).toEqual(caseBefore);
     expect(await rt.redis.xlen(keys.outbox)).toBe(outboxBefore);
     expect(await rt.redis.exists(keys.delivery(`${caseId}.notice.2`))).toBe(0);
+    expect(await rt.redis.llen(keys.audit)).toBe(1);
+    expect(await rt.redis.zscore(keys.index('state:escalated'), caseId)).toBeNull();
 
     await rt.redis.del(handoffKey);
     const held: unknown[] = [];
@@ -127,7 +129,13 @@ describe('the case store on real Redis', () => {
       ['caseId', 'id', 'kind', 'recorded', 'type'],
     ]);
     // The sweep queues them; the records are left as the commit wrote them.
+    const records = await Promise.all(
+      [`${caseId}.handoff.1`, `${caseId}.notice.2`].map((id) => rt.redis.hgetall(keys.delivery(id))),
+    );
     expect(await rt.dispatcher.sweep(0)).toBe(stream.length);
+    expect(
+      await Promise.all([`${caseId}.handoff.1`, `${caseId}.notice.2`].map((id) => rt.redis.hgetall(keys.delivery(id)))),
+    ).toEqual(records);
     expect(await rt.notifyQueue.getJob(`${caseId}.handoff.1`)).toMatchObject({ name: 'handoff' });
     expect(await rt.notifyQueue.getJob(`${caseId}.notice.2`)).toMatchObject({ name: 'customer_notice' });
     expect(await rt.redis.xlen(keys.outbox)).toBe(0);
