@@ -113,7 +113,7 @@ const redisUrl = url;
 const admin = new Redis(redisUrl);
 const redisVersion = (await info(admin, 'server')).redis_version ?? 'unknown';
 const effective: Record<string, string> = {};
-for (const name of ['hz', 'appendonly', 'appendfsync', 'maxmemory-policy', 'save', 'maxmemory']) {
+for (const name of ['hz', 'appendonly', 'appendfsync', 'maxmemory-policy', 'save', 'rdbcompression', 'maxmemory']) {
   const [, value] = (await admin.config('GET', name)) as [string, string];
   effective[name] = value;
 }
@@ -134,7 +134,7 @@ out(
     ? `redis:   private redis-server ${redisVersion} (${redisBinary}) at ${redisUrl}, data in ${redisDir}`
     : `redis:   existing Redis ${redisVersion} at ${redisUrl} (BENCH_REDIS_URL)`,
 );
-out(`         started with REDIS_SETTINGS: ${REDIS_SETTINGS.join(' ')}`);
+out(`         started with REDIS_SETTINGS: ${shellArgs(REDIS_SETTINGS)}`);
 out(
   `         effective: ${Object.entries(effective)
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
@@ -180,6 +180,11 @@ out(
   `load:    ${CONCURRENCY} cases in flight; bullmq ${versions.bullmq}, ioredis ${versions.ioredis}, xstate ${versions.xstate}`,
 );
 out();
+
+/** Arguments as a shell would need them: an empty one as ''. */
+function shellArgs(args: readonly string[]): string {
+  return args.map((a) => (a === '' ? "''" : a)).join(' ');
+}
 
 function packageVersion(name: string): string {
   try {
@@ -782,7 +787,7 @@ const result = {
     memGiB: round(totalmem() / 2 ** 30),
     node: process.version,
     redis: redisVersion,
-    redisSettings: REDIS_SETTINGS.join(' '),
+    redisSettings: shellArgs(REDIS_SETTINGS),
     redisEffective: effective,
     ...versions,
     runtime: {

@@ -5,11 +5,22 @@ import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 
 /** The settings DESIGN.md fixes for Redis: AOF on, no eviction (BullMQ needs it), `hz 100` for timer precision. */
+/**
+ * The shipped Redis settings (README "Running it"; docker-compose.yml runs Redis with exactly these, which
+ * a test checks). AOF with fsync every second; no RDB snapshots besides the AOF's own base (`save ""`);
+ * no eviction (BullMQ needs it); hz 100 (BullMQ's delayed jobs are promoted on Redis's tick); and no LZF
+ * compression of the AOF base: the rewrite's child then takes ~36 % less time and CPU (1.33 → 0.85 s on a
+ * 250 MB dataset here) for a ~24 % larger base file. The case records are already compressed.
+ */
 export const REDIS_SETTINGS = [
   '--appendonly',
   'yes',
   '--appendfsync',
   'everysec',
+  '--save',
+  '',
+  '--rdbcompression',
+  'no',
   '--maxmemory-policy',
   'noeviction',
   '--hz',
@@ -43,7 +54,7 @@ export async function startRedisServer(dir: string, port?: number): Promise<Redi
   mkdirSync(absolute, { recursive: true });
   const child = spawn(
     'redis-server',
-    ['--port', String(p), '--bind', '127.0.0.1', '--dir', absolute, '--save', '', ...REDIS_SETTINGS],
+    ['--port', String(p), '--bind', '127.0.0.1', '--dir', absolute, ...REDIS_SETTINGS],
     {
       stdio: 'ignore',
     },
