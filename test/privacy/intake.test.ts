@@ -37,17 +37,21 @@ afterAll(async () => {
   if (rt) await closeRuntime(rt);
 });
 
+/** An opening body carrying every personal canary: customer id, name, phone, e-mail, subject, description. */
+const canaryOpening = (c: ReturnType<typeof canaries>) =>
+  openCase({
+    customer: { id: c.customerId, name: c.name, phone: c.phone, email: c.email },
+    subject: c.subject,
+    description: c.description,
+  });
+
 const settled = async (job: { getState(): Promise<string> }) =>
   waitFor(async () => ['completed', 'failed'].includes(await job.getState()), { what: 'the intake job to settle' });
 
 describe('intake job payloads', () => {
   it('a decided job keeps no personal data: its body becomes a hash; the same key and body is still one job', async () => {
     const c = canaries();
-    const body = openCase({
-      customer: { id: c.customerId, name: c.name, phone: c.phone, email: c.email },
-      subject: c.subject,
-      description: c.description,
-    });
+    const body = canaryOpening(c);
     const job = await producer.openCase(body, { idempotencyKey: `privacy-${c.customerId}` });
     await settled(job);
     const result = await producer.result(job);
@@ -95,11 +99,7 @@ async function whileWaiting<T>(fn: () => Promise<T>): Promise<T> {
 describe('intake bodies are sealed while they wait (4.2)', () => {
   it('a waiting job holds no personal data in any Redis key; the worker opens it and applies it', async () => {
     const c = canaries();
-    const body = openCase({
-      customer: { id: c.customerId, name: c.name, phone: c.phone, email: c.email },
-      subject: c.subject,
-      description: c.description,
-    });
+    const body = canaryOpening(c);
     const job = await whileWaiting(async () => {
       const waiting = await producer.openCase(body, { idempotencyKey: `sealed-${c.customerId}` });
       expect(await waiting.getState()).toBe('waiting');
