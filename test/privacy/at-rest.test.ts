@@ -8,7 +8,16 @@ import { CaseStore } from '../../src/store/case-store.ts';
 import { decodeRecord, encodeRecord } from '../../src/store/record.ts';
 import { openCase } from '../support/policy.ts';
 import { agent, redisUrl, VERIFY } from '../support/runtime.ts';
-import { type Canaries, canaries, closePrivacyRuntime, dataKey, dumpKeys, leaks, privacyRuntime } from './helpers.ts';
+import {
+  type Canaries,
+  canaries,
+  canaryOpening,
+  closePrivacyRuntime,
+  dataKey,
+  dumpKeys,
+  leaks,
+  privacyRuntime,
+} from './helpers.ts';
 
 // 4.2 at rest: personal fields are AES-256-GCM sealed in Redis under a per-case data key wrapped by the
 // configured key (with its id). Without the key a dump shows none of them; with it every read is whole;
@@ -27,17 +36,9 @@ async function started(spec: Parameters<typeof privacyRuntime>[0]): Promise<Runt
   return rt;
 }
 
-function body(c: Canaries) {
-  return openCase({
-    customer: { id: c.customerId, name: c.name, phone: c.phone, email: c.email },
-    subject: c.subject,
-    description: c.description,
-  });
-}
-
 /** Opens a case and sends events carrying free text. */
 async function caseWithText(rt: Runtime, c: Canaries): Promise<string> {
-  const { caseId } = await rt.engine.open(body(c), agent);
+  const { caseId } = await rt.engine.open(canaryOpening(c), agent);
   await rt.engine.apply(caseId, { type: 'RESPOND', message: c.message }, agent);
   await rt.engine.apply(caseId, VERIFY, agent);
   await rt.engine.apply(
@@ -104,7 +105,7 @@ describe('a Redis dump without the key shows no personal data', () => {
 
   it('a process with another key cannot read it, and says which key is missing', async () => {
     const rt = await started({ dataKeys: dataKey('k1') });
-    const caseId = (await rt.engine.open(body(canaries()), agent)).caseId;
+    const caseId = (await rt.engine.open(canaryOpening(canaries()), agent)).caseId;
     const wrongBytes = new CaseStore(rt.redis, {
       prefix: rt.config.INTERVENE_PREFIX,
       partitions: rt.config.INTERVENE_PARTITIONS,
@@ -121,9 +122,10 @@ describe('a Redis dump without the key shows no personal data', () => {
 
   it('a sealed blob moved to another case does not open (bound to its case id)', async () => {
     const rt = await started({ dataKeys: dataKey('k1') });
-    const a = (await rt.engine.open(body(canaries()), agent)).caseId;
-    const b = (await rt.engine.open({ ...body(canaries()), externalRef: 'other' }, agent, { idempotencyKey: 'b' }))
-      .caseId;
+    const a = (await rt.engine.open(canaryOpening(canaries()), agent)).caseId;
+    const b = (
+      await rt.engine.open({ ...canaryOpening(canaries()), externalRef: 'other' }, agent, { idempotencyKey: 'b' })
+    ).caseId;
     const read = async (id: string) =>
       JSON.parse(decodeRecord((await admin.getBuffer(rt.store.keys.forCase(id).case)) as Buffer).json);
     const piiA = (await read(a)).pii;
@@ -141,7 +143,7 @@ describe('the sealed personal part across commits', () => {
   it('an event that leaves it unchanged keeps its ciphertext; a change or an erasure seals anew', async () => {
     const rt = await started({ dataKeys: dataKey('k1') });
     const c = canaries();
-    const caseId = (await rt.engine.open(body(c), agent)).caseId;
+    const caseId = (await rt.engine.open(canaryOpening(c), agent)).caseId;
     const sealed = async () =>
       JSON.parse(decodeRecord((await admin.getBuffer(rt.store.keys.forCase(caseId).case)) as Buffer).json).pii.d;
     const first = await sealed();
@@ -171,7 +173,7 @@ describe('key rotation', () => {
     const c = canaries();
     const old = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
-        before.engine.open(body(c), agent, { idempotencyKey: `old-${i}` }).then((r) => r.caseId),
+        before.engine.open(canaryOpening(c), agent, { idempotencyKey: `old-${i}` }).then((r) => r.caseId),
       ),
     );
     await before.engine.apply(old[0] as string, { type: 'RESPOND', message: c.message }, agent);
@@ -179,7 +181,7 @@ describe('key rotation', () => {
 
     // Step 1 of the documented procedure: every process knows k2, and k2 is made current.
     const during = await started({ prefix, dataKeys: `${k1},${k2}`, keyId: 'k2' });
-    const fresh = (await during.engine.open(body(c), agent, { idempotencyKey: 'new' })).caseId;
+    const fresh = (await during.engine.open(canaryOpening(c), agent, { idempotencyKey: 'new' })).caseId;
     const usage = await keyUsage(during.store);
     expect(usage).toMatchObject({ k1: 12, k2: 1 });
     // Old records read whole under the new configuration.
@@ -213,13 +215,17 @@ describe('key rotation', () => {
   it('a rotation racing commits never undoes one (compare-and-set per case)', async () => {
     const prefix = `race${randomUUID().slice(0, 8)}`;
     const k1 = dataKey('k1');
-    const first = await started({ prefix, dataKeys: k1 });
+    // The writer holds k2 but still wraps with k1: a process not yet restarted at step 2 of the documented
+    // rotation (docs/privacy.md). Every process holds the new key before any case is re-wrapped under it
+    // (step 1); a process without it could not read a re-wrapped case at all.
+    const k2 = dataKey('k2');
+    const first = await started({ prefix, dataKeys: `${k1},${k2}`, keyId: 'k1' });
     const ids = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        first.engine.open(body(canaries()), agent, { idempotencyKey: `r-${i}` }).then((r) => r.caseId),
+        first.engine.open(canaryOpening(canaries()), agent, { idempotencyKey: `r-${i}` }).then((r) => r.caseId),
       ),
     );
-    const second = await started({ prefix, dataKeys: `${k1},${dataKey('k2')}`, keyId: 'k2' });
+    const second = await started({ prefix, dataKeys: `${k1},${k2}`, keyId: 'k2' });
     const writes = ids.flatMap((id) =>
       Array.from({ length: 3 }, (_, n) => first.engine.apply(id, { type: 'RESPOND', message: `m${n}` }, agent)),
     );
@@ -240,7 +246,7 @@ describe('key rotation', () => {
     const k1 = dataKey('k1');
     const k2 = dataKey('k2');
     const before = await started({ prefix, dataKeys: k1 });
-    const caseId = (await before.engine.open(body(canaries()), agent)).caseId;
+    const caseId = (await before.engine.open(canaryOpening(canaries()), agent)).caseId;
     // A process already on k2 reads the case: its data key, wrapped under k1, is cached there at version 1.
     const writer = await started({ prefix, dataKeys: `${k1},${k2}`, keyId: 'k2' });
     const { stored } = await writer.store.load(caseId);
@@ -262,7 +268,7 @@ describe('key rotation', () => {
   it('a case stored before sealing existed reads as it is and is sealed by the rotation', async () => {
     const rt = await started({ dataKeys: dataKey('k1') });
     const c = canaries();
-    const caseId = (await rt.engine.open(body(c), agent)).caseId;
+    const caseId = (await rt.engine.open(canaryOpening(c), agent)).caseId;
     // Write the record as the store did before sealing: the context whole, no `pii`.
     const found = await rt.engine.get(caseId);
     const { version, ...doc } = found!.stored;
@@ -289,7 +295,7 @@ describe('development keys', () => {
     const sink = logSink();
     const first = await started({ prefix, varDir, log: { stream: sink.stream, level: 'warn' } });
     expect(sink.lines.some((l) => l.includes('data key generated for development'))).toBe(true);
-    const caseId = (await first.engine.open(body(canaries()), agent)).caseId;
+    const caseId = (await first.engine.open(canaryOpening(canaries()), agent)).caseId;
     await first.close();
     runtimes.splice(runtimes.indexOf(first), 1);
     const again = await started({ prefix, varDir });

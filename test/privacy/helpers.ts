@@ -9,7 +9,7 @@ import { createLogger } from '../../src/log.ts';
 import type { Policy } from '../../src/policy/policy.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
 import { decodeRecord } from '../../src/store/record.ts';
-import { testPolicy } from '../support/policy.ts';
+import { openCase, testPolicy } from '../support/policy.ts';
 import { dropPrefix, redisUrl } from '../support/runtime.ts';
 
 // Shared by the privacy tests: runtimes on a chosen prefix and data keys, canary values, a log sink,
@@ -33,6 +33,15 @@ export function canaries() {
     comment: `canary-comment-${tag}`,
     customerId: `canary-cust-${tag}`,
   };
+}
+
+/** An opening body carrying every personal canary: customer id, name, phone, e-mail, subject, description. */
+export function canaryOpening(c: Canaries) {
+  return openCase({
+    customer: { id: c.customerId, name: c.name, phone: c.phone, email: c.email },
+    subject: c.subject,
+    description: c.description,
+  });
 }
 export type Canaries = ReturnType<typeof canaries>;
 

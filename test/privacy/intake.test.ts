@@ -11,7 +11,7 @@ import type { Runtime } from '../../src/runtime.ts';
 import { openCase } from '../support/policy.ts';
 import { closeRuntime, redisUrl, testRuntime } from '../support/runtime.ts';
 import { waitFor } from '../support/wait.ts';
-import { canaries, dumpKeys, leaks } from './helpers.ts';
+import { canaries, canaryOpening, dumpKeys, leaks } from './helpers.ts';
 
 // The intake queue carries case bodies from backends, and BullMQ stores job data in clear (docs/privacy.md,
 // "Queues"): a body waits sealed to the service's intake key; once decided — done or refused for good — it
@@ -36,14 +36,6 @@ afterAll(async () => {
   connection?.disconnect();
   if (rt) await closeRuntime(rt);
 });
-
-/** An opening body carrying every personal canary: customer id, name, phone, e-mail, subject, description. */
-const canaryOpening = (c: ReturnType<typeof canaries>) =>
-  openCase({
-    customer: { id: c.customerId, name: c.name, phone: c.phone, email: c.email },
-    subject: c.subject,
-    description: c.description,
-  });
 
 const settled = async (job: { getState(): Promise<string> }) =>
   waitFor(async () => ['completed', 'failed'].includes(await job.getState()), { what: 'the intake job to settle' });
