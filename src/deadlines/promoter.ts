@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
+import { Recurring } from '../domain/recurring.ts';
 import type { CaseStore } from '../store/case-store.ts';
 import { parseTimerJobId } from '../store/indexes.ts';
 import type { TimerJob } from './timer-queue.ts';
@@ -28,8 +29,10 @@ const BATCH = 1000;
 export class TimerPromoter {
   readonly #opts: PromoterOptions;
   readonly #clock: () => number;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> = Promise.resolve();
+  readonly #loop = new Recurring(
+    () => this.promote(),
+    (error) => this.#opts.log?.error({ err: (error as Error).message }, 'timer promotion failed'),
+  );
 
   constructor(opts: PromoterOptions) {
     this.#opts = opts;
@@ -77,20 +80,12 @@ export class TimerPromoter {
     }
   }
 
+  /** Promotes at once, then every `intervalMs` until stopped. */
   start(intervalMs: number): void {
-    const loop = () => {
-      this.#running = this.promote()
-        .catch((error: unknown) => this.#opts.log?.error({ err: (error as Error).message }, 'timer promotion failed'))
-        .finally(() => {
-          if (this.#timer) this.#timer = setTimeout(loop, intervalMs);
-        });
-    };
-    this.#timer = setTimeout(loop, 0);
+    this.#loop.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 }

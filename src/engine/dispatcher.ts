@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
+import { Recurring } from '../domain/recurring.ts';
 import type { CaseStore } from '../store/case-store.ts';
 import { timerJobId } from '../store/indexes.ts';
 import type { Delivery, DeliveryReference, StreamEntry, TimerCancel } from './effects.ts';
@@ -33,7 +34,10 @@ export class Dispatcher {
   readonly #held = new Set<string>();
   #flushing: Promise<void> = Promise.resolve();
   #scheduled = false;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #sweeps = new Recurring(
+    () => this.sweep(),
+    (error) => this.#opts.log?.error({ err: error }, 'outbox sweep failed'),
+  );
 
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
@@ -106,20 +110,14 @@ export class Dispatcher {
     return count;
   }
 
+  /** Sweeps every `intervalMs` (the first after one interval: the process's own entries need none). */
   start(intervalMs = 1_000): void {
-    const loop = () => {
-      this.sweep()
-        .catch((error: unknown) => this.#opts.log?.error({ err: error }, 'outbox sweep failed'))
-        .finally(() => {
-          if (this.#timer) this.#timer = setTimeout(loop, intervalMs);
-        });
-    };
-    this.#timer = setTimeout(loop, intervalMs);
+    this.#sweeps.start(intervalMs, intervalMs);
   }
 
+  /** Ends the sweeps (waiting for one in progress) and dispatches what is still pending. */
   async stop(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    await this.#sweeps.stop();
     await this.flush();
   }
 

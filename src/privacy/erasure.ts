@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { CaseContext } from '../../machines/types.ts';
+import { Recurring } from '../domain/recurring.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { CaseStore, StoredCase } from '../store/case-store.ts';
 import type { IndexOp } from '../store/indexes.ts';
@@ -219,22 +220,11 @@ export class Erasure {
 
   /** Runs the retention job every `intervalMs` until stopped. */
   start(intervalMs: number): { stop(): Promise<void> } {
-    let timer: NodeJS.Timeout | undefined;
-    let running: Promise<unknown> = Promise.resolve();
-    const loop = () => {
-      running = this.retention()
-        .catch((error: unknown) => this.#opts.log?.error({ err: error }, 'retention job failed'))
-        .finally(() => {
-          if (timer) timer = setTimeout(loop, intervalMs);
-        });
-    };
-    timer = setTimeout(loop, Math.min(intervalMs, 5_000));
-    return {
-      async stop() {
-        clearTimeout(timer);
-        timer = undefined;
-        await running;
-      },
-    };
+    const loop = new Recurring(
+      () => this.retention(),
+      (error) => this.#opts.log?.error({ err: error }, 'retention job failed'),
+    );
+    loop.start(intervalMs, Math.min(intervalMs, 5_000));
+    return loop;
   }
 }

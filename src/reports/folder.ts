@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { Recurring } from '../domain/recurring.ts';
 import type { PolicyRegistry } from '../policy/registry.ts';
 import { reportSettings } from '../policy/reports.ts';
 import type { DayWrite, ReportStore } from '../store/report-store.ts';
@@ -26,8 +27,11 @@ const DAY_S = 86_400;
 export class ReportFolder {
   readonly #opts: FolderOptions;
   readonly #clock: () => number;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> = Promise.resolve();
+  #budgetMs = 1_000;
+  readonly #loop = new Recurring(
+    () => this.drain(this.#budgetMs),
+    (error) => this.#opts.log?.error({ err: (error as Error).message }, 'report fold failed'),
+  );
 
   constructor(opts: FolderOptions) {
     this.#opts = opts;
@@ -99,19 +103,11 @@ export class ReportFolder {
 
   /** Drains every `intervalMs` until stopped. */
   start(intervalMs: number): void {
-    const loop = () => {
-      this.#running = this.drain(Math.max(1_000, intervalMs * 5))
-        .catch((error: unknown) => this.#opts.log?.error({ err: (error as Error).message }, 'report fold failed'))
-        .finally(() => {
-          if (this.#timer) this.#timer = setTimeout(loop, intervalMs);
-        });
-    };
-    this.#timer = setTimeout(loop, 0);
+    this.#budgetMs = Math.max(1_000, intervalMs * 5);
+    this.#loop.start(intervalMs);
   }
 
-  async stop(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#running;
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 }
