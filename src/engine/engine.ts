@@ -17,6 +17,7 @@ import { reportFact } from '../reports/facts.ts';
 import { CaseStore, type StoredCase } from '../store/case-store.ts';
 import { indexOps } from '../store/indexes.ts';
 import type { PolicyStore } from '../store/policy-store.ts';
+import { auditEntry } from './audit.ts';
 import { authorize, authorizeOpen } from './authorize.ts';
 import { deliveryEffects, type OutboxEntry, type StreamEntry, timerCancels } from './effects.ts';
 
@@ -531,55 +532,4 @@ function validateIntake(policy: Policy, input: OpenCase): void {
     errors.push({ path: 'category', message: `must be one of ${[...categories].join(', ')} (1.1–1.5)` });
   }
   if (errors.length > 0) throw new ValidationError('invalid case', errors);
-}
-
-/** 6.1: who acted, in what role, what changed, and the clause that grounds it. */
-function auditEntry(
-  version: number,
-  at: number,
-  actor: Actor,
-  type: string,
-  from: string | undefined,
-  to: string,
-  clause: string,
-  after: CaseContext,
-  event?: CaseEvent,
-  before?: CaseContext,
-) {
-  const { type: _type, ...data } = (event ?? {}) as Record<string, unknown>;
-  const changes: string[] = [];
-  // What `why` explains later: each clock this event changed, as it stands after the event.
-  const clocks: Record<string, unknown>[] = [];
-  for (const [name, clock] of Object.entries(after.deadlines)) {
-    const was = before?.deadlines[name];
-    if (was?.status !== clock.status || was?.epoch !== clock.epoch || was?.warned !== clock.warned) {
-      if (was?.status !== clock.status || was?.epoch !== clock.epoch) changes.push(`${name}:${clock.status}`);
-      clocks.push({
-        name,
-        status: clock.status,
-        epoch: clock.epoch,
-        dueAt: new Date(clock.dueAt).toISOString(),
-        ...(clock.calendar ? { calendar: clock.calendar } : {}),
-        ...(clock.remainingMs !== undefined ? { remainingMs: clock.remainingMs } : {}),
-        ...(clock.warned !== was?.warned ? { warned: clock.warned } : {}),
-        ...(clock.lateMs !== undefined && clock.status === 'breached' ? { lateMs: clock.lateMs } : {}),
-        ...(clock.excusedBy ? { excusedBy: clock.excusedBy } : {}),
-      });
-    }
-  }
-  if (after.escalation && after.escalation.seq !== before?.escalation?.seq) {
-    changes.push(`handoff:${after.escalation.department}@${after.escalation.level}`);
-  }
-  return {
-    v: version,
-    at: new Date(at).toISOString(),
-    actor: { name: actor.name, role: actor.role, ...(actor.department ? { department: actor.department } : {}) },
-    event: type,
-    from: from ?? null,
-    to,
-    clause,
-    ...(Object.keys(data).length > 0 ? { data } : {}),
-    ...(changes.length > 0 ? { effects: changes } : {}),
-    ...(clocks.length > 0 ? { clocks } : {}),
-  };
 }

@@ -2,33 +2,11 @@ import type { DeadlineClock } from '../../machines/types.ts';
 import { isoInZone } from '../domain/calendar.ts';
 import type { Policy } from '../policy/policy.ts';
 import type { StoredCase } from '../store/case-store.ts';
+import type { AuditClock, AuditEntry } from './audit.ts';
 
 // `why`: each deadline of a case explained from its audit trail — when it was armed and under which
 // calendar version, its pauses and their reasons, the warnings sent, its due time, how it ended, and
 // the clause behind each step. Read-only: it folds the audit entries the commits wrote.
-
-interface AuditClock {
-  readonly name: string;
-  readonly status: string;
-  readonly epoch: number;
-  readonly dueAt: string;
-  readonly calendar?: string;
-  readonly remainingMs?: number;
-  readonly warned?: number;
-  readonly lateMs?: number;
-  readonly excusedBy?: string;
-}
-
-interface AuditEntry {
-  readonly v: number;
-  readonly at: string;
-  readonly actor: { readonly name: string; readonly role: string };
-  readonly event: string;
-  readonly clause: string;
-  readonly data?: Record<string, unknown>;
-  readonly effects?: readonly string[];
-  readonly clocks?: readonly AuditClock[];
-}
 
 export interface DeadlineStep {
   readonly at: string;

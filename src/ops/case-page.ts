@@ -1,12 +1,13 @@
 import type { Principal } from '../api/keys.ts';
 import { customerFor, historyFor, viewFor } from '../api/mask.ts';
+import type { AuditEntry } from '../engine/audit.ts';
 import { caseView } from '../engine/view.ts';
 import type { Policy } from '../policy/policy.ts';
 import { type Disclosures, WITHHELD } from '../privacy/projection.ts';
 import { toSvg } from './diagram.ts';
 import { escapeHtml, type PageUser, page } from './html.ts';
 import { COUNTDOWN_JS } from './pages.ts';
-import { type AuditRecord, type CaseDetail, type DeliveryState, HANDOFF_EFFECT } from './read.ts';
+import { type CaseDetail, type DeliveryState, HANDOFF_EFFECT } from './read.ts';
 
 // The case page: facts, deadline clocks, the timeline from the audit trail, and the machine diagram
 // with the case's state highlighted. Server-rendered; every value is escaped.
@@ -33,7 +34,7 @@ function dataCell(data: Record<string, unknown> | undefined): string {
     .join('');
 }
 
-function effectBadges(entry: AuditRecord, deliveries: readonly DeliveryState[]): string {
+function effectBadges(entry: AuditEntry, deliveries: readonly DeliveryState[]): string {
   const out: string[] = [];
   const { effects, data } = entry;
   // A deadline event that carries a warning rung warned before the breach; it changes no clock.
@@ -64,7 +65,7 @@ function effectBadges(entry: AuditRecord, deliveries: readonly DeliveryState[]):
   return out.join(' ');
 }
 
-function timelineRows(detail: CaseDetail, audit: readonly AuditRecord[]): string {
+function timelineRows(detail: CaseDetail, audit: readonly AuditEntry[]): string {
   return audit
     .map((e) => {
       const by = `${e.actor.name} (${e.actor.role}${e.actor.department ? ` ${e.actor.department}` : ''})`;
@@ -93,7 +94,7 @@ export function casePage(opts: {
     policy,
     opts.disclosures,
   );
-  const audit = historyFor(stored.context.caseId, detail.audit, principal, policy, opts.disclosures) as AuditRecord[];
+  const audit = historyFor(stored.context.caseId, detail.audit, principal, policy, opts.disclosures) as AuditEntry[];
   const sees = seesPersonalData(principal, policy);
   const c = view.customer;
   const customer = [c.id, c.name, c.phone, c.email].filter((v) => v !== undefined).join(' · ');

@@ -1,6 +1,7 @@
 import type { JobType, Queue } from 'bullmq';
 import { createCaseMachine } from '../../machines/case.machine.ts';
 import type { DeadlineClock } from '../../machines/types.ts';
+import type { AuditEntry } from '../engine/audit.ts';
 import { handoffDeliveryId } from '../engine/effects.ts';
 import type { Engine } from '../engine/engine.ts';
 import { type DeadDelivery, listDead } from '../notify/dead-letters.ts';
@@ -12,20 +13,6 @@ import { type MachineGraph, machineGraph } from './diagram.ts';
 // The read side of the ops pages. Every read is bounded: the per-partition sorted sets are read with
 // LIMIT (at most `limit` members per partition) and only the cases named there are loaded; nothing
 // scans all cases.
-
-/** One entry of a case's audit list (engine.ts `auditEntry`). */
-export interface AuditRecord {
-  readonly v: number;
-  readonly at: string;
-  readonly actor: { readonly name: string; readonly role: string; readonly department?: string };
-  readonly event: string;
-  readonly from: string | null;
-  readonly to: string;
-  readonly clause: string;
-  readonly data?: Record<string, unknown>;
-  /** `firstResponse:armed`, `handoff:management@1`, ... */
-  readonly effects?: readonly string[];
-}
 
 export interface DeliveryState {
   readonly id: string;
@@ -100,7 +87,7 @@ export interface CaseDetail {
   readonly policy: Policy;
   readonly graph: MachineGraph;
   /** The newest entries, oldest first, as the store keeps them (project them before showing them). */
-  readonly audit: readonly AuditRecord[];
+  readonly audit: readonly AuditEntry[];
   readonly auditTotal: number;
   /** Deliveries by audit version. */
   readonly deliveries: ReadonlyMap<number, readonly DeliveryState[]>;
@@ -342,7 +329,7 @@ export class OpsReader {
     const { redis, keys } = this.#store;
     const k = keys.forCase(caseId);
     // Through the store, which opens what it sealed; one case's trail is small.
-    const all = (await this.#store.history(caseId)) as AuditRecord[];
+    const all = (await this.#store.history(caseId)) as AuditEntry[];
     const audit = all.slice(-this.auditLimit);
     const total = all.length;
     const wanted: { v: number; id: string; kind: DeliveryState['kind'] }[] = [];

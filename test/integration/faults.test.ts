@@ -8,6 +8,7 @@ import { loadPolicyFiles } from '../../src/policy/policy.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import type { CommitRequest } from '../../src/store/case-store.ts';
 import { startRedisServer } from '../../src/store/redis.ts';
+import { type AuditEntry, auditOf } from '../support/cases.ts';
 import { Cleanup, lossyProxy, sleep, spawnNode, tempDir, waitFor } from '../support/faults.ts';
 import { exampleDocument, openCase } from '../support/policy.ts';
 import { agent, closeRuntime, redisUrl, testRuntime, VERIFY } from '../support/runtime.ts';
@@ -15,19 +16,6 @@ import { agent, closeRuntime, redisUrl, testRuntime, VERIFY } from '../support/r
 // Fault injection against real Redis and real processes (DESIGN.md invariants 2, 4, 5, 6).
 // Each test owns what it starts (redis-server, worker processes, temp dirs) and stops it when it
 // finishes, passed or failed (onTestFinished).
-
-type AuditEntry = {
-  v: number;
-  event: string;
-  from: string | null;
-  to: string;
-  clause: string;
-  at: string;
-  actor: { name: string; role: string };
-  data?: Record<string, unknown>;
-};
-
-const history = async (rt: Runtime, caseId: string) => (await rt.store.history(caseId)) as AuditEntry[];
 
 /**
  * A private redis-server, a test runtime (which opens cases and dispatches their timers, but runs no
@@ -175,7 +163,7 @@ describe('faults', () => {
       const ctx = found?.stored.context;
       expect(ctx?.escalation).toMatchObject({ trigger: 'deadline_missed', department: 'team_lead' });
       expect(ctx?.deadlines.firstResponse?.status).toBe('breached');
-      const audit = await history(rt, caseId);
+      const audit = await auditOf(rt, caseId);
       expect(audit.map((e) => [e.v, e.event])).toEqual([
         [1, 'OPEN'],
         [2, 'DEADLINE'],
@@ -274,7 +262,7 @@ describe('faults', () => {
       50,
     );
     for (const { caseId } of opened) {
-      expect((await history(rt, caseId)).map((e) => e.event)).toEqual(['OPEN', 'DEADLINE']);
+      expect((await auditOf(rt, caseId)).map((e) => e.event)).toEqual(['OPEN', 'DEADLINE']);
     }
   }, 90_000);
 
@@ -378,7 +366,7 @@ describe('faults', () => {
     let lost = 0;
     for (const [caseId, list] of byCase) {
       const { stored } = await rt.store.load(caseId);
-      const audit = await history(rt, caseId);
+      const audit = await auditOf(rt, caseId);
       const top = Math.max(...list.map((a) => a.version));
       if (!stored || stored.version < top) lost++;
       expect(stored?.version, `case ${caseId}`).toBeGreaterThanOrEqual(top);
@@ -438,7 +426,7 @@ describe('faults', () => {
     const twice = await store.commit(request);
     expect(twice).toEqual({ kind: 'replay', result: request.result });
     expect((await store.load(opened.caseId)).stored?.version).toBe(2);
-    expect((await history(rt, opened.caseId)).map((e) => e.v)).toEqual([1, 2]);
+    expect((await auditOf(rt, opened.caseId)).map((e) => e.v)).toEqual([1, 2]);
     expect(await rt.redis.xlen(outbox)).toBe(outboxBefore + 2);
 
     // Both copies in flight at once: the script is atomic, one applies and the other replays.
@@ -518,7 +506,7 @@ describe('faults', () => {
     const { stored } = await rt.store.load(caseId);
     expect(stored).toMatchObject({ version: 2, state: 'received' });
     expect(stored?.context.deadlines.firstResponse?.status).toBe('met');
-    expect((await history(rt, caseId)).map((e) => [e.v, e.event])).toEqual([
+    expect((await auditOf(rt, caseId)).map((e) => [e.v, e.event])).toEqual([
       [1, 'OPEN'],
       [2, 'RESPOND'],
     ]);

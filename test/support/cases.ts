@@ -1,22 +1,12 @@
 import type { Worker } from 'bullmq';
+import type { AuditEntry } from '../../src/engine/audit.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import type { StoredCase } from '../../src/store/case-store.ts';
 import { waitFor } from './wait.ts';
 
 // Read-side helpers for integration tests: the stored case, its audit trail, worker outcomes.
 
-/** One entry of a case's audit trail (engine.ts, auditEntry). */
-export interface AuditEntry {
-  readonly v: number;
-  readonly at: string;
-  readonly actor: { readonly name: string; readonly role: string; readonly department?: string };
-  readonly event: string;
-  readonly from: string | null;
-  readonly to: string;
-  readonly clause: string;
-  readonly data?: Record<string, unknown>;
-  readonly effects?: string[];
-}
+export type { AuditEntry } from '../../src/engine/audit.ts';
 
 export async function readCase(rt: Runtime, caseId: string): Promise<StoredCase> {
   const found = await rt.engine.get(caseId);
