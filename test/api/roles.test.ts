@@ -9,7 +9,9 @@ import {
   historyOf,
   openOverHttp,
   prefixSnapshot,
+  type StateFixture,
   sendOverHttp,
+  stateFixtures,
   useApi,
 } from '../support/api.ts';
 import { openCase } from '../support/policy.ts';
@@ -30,31 +32,11 @@ const base = () =>
     customer: { id: 'cust-9', name: '李小龙', phone: '+86 139 1234 5678', email: 'xiaolong@example.com' },
   });
 
-/** Builds, as the service, a case in a state where the event is accepted. */
-type Fixture = () => Promise<string>;
-const received: Fixture = async () => (await openOverHttp(api, base())).id;
-const verified: Fixture = async () => {
-  const id = await received();
-  await sendOverHttp(api, id, VERIFY);
-  return id;
-};
-const coordinatingFinance: Fixture = async () => {
-  const id = await verified();
-  await sendOverHttp(api, id, { type: 'COORDINATE', department: 'finance', request: 'check the invoice' });
-  return id;
-};
-const escalatedLegal: Fixture = async () =>
-  (await openOverHttp(api, { ...base(), category: 'complaint', flags: ['legal_dispute'] })).id;
-const awaitingCustomer: Fixture = async () => {
-  const id = await received();
-  await sendOverHttp(api, id, { type: 'REQUEST_INFO', request: 'the invoice number, please' });
-  return id;
-};
-const resolved: Fixture = async () => {
-  const id = await verified();
-  await sendOverHttp(api, id, { type: 'RESOLVE', resolution: 'answered' });
-  return id;
-};
+type Fixture = StateFixture;
+const { received, verified, coordinatingFinance, escalatedLegal, awaitingCustomer, resolved } = stateFixtures(
+  () => api,
+  base,
+);
 
 const CS = ['service', 'agent', 'supervisor'] as const;
 

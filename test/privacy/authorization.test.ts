@@ -9,7 +9,9 @@ import {
   type Caller,
   caseOf,
   openOverHttp,
+  type StateFixture,
   sendOverHttp,
+  stateFixtures,
   useApi,
 } from '../support/api.ts';
 import { openCase } from '../support/policy.ts';
@@ -31,30 +33,11 @@ const ALL: readonly Caller[] = CALLER_NAMES;
 const customer = { id: 'authz-1', name: '王五', phone: '13812345678', email: 'wangwu@example.com' };
 const base = () => openCase({ customer });
 
-type Fixture = () => Promise<string>;
-const received: Fixture = async () => (await openOverHttp(api, base())).id;
-const verified: Fixture = async () => {
-  const id = await received();
-  await sendOverHttp(api, id, VERIFY);
-  return id;
-};
-const coordinatingFinance: Fixture = async () => {
-  const id = await verified();
-  await sendOverHttp(api, id, { type: 'COORDINATE', department: 'finance', request: 'check the invoice' });
-  return id;
-};
-const escalatedLegal: Fixture = async () =>
-  (await openOverHttp(api, { ...base(), category: 'complaint', flags: ['legal_dispute'] })).id;
-const awaitingCustomer: Fixture = async () => {
-  const id = await received();
-  await sendOverHttp(api, id, { type: 'REQUEST_INFO', request: 'the invoice number, please' });
-  return id;
-};
-const resolved: Fixture = async () => {
-  const id = await verified();
-  await sendOverHttp(api, id, { type: 'RESOLVE', resolution: 'answered' });
-  return id;
-};
+type Fixture = StateFixture;
+const { received, verified, coordinatingFinance, escalatedLegal, awaitingCustomer, resolved } = stateFixtures(
+  () => api,
+  base,
+);
 const pausedByForceMajeure: Fixture = async () => {
   const id = await received();
   await sendOverHttp(api, id, { type: 'PAUSE', reason: 'force_majeure', note: 'typhoon' }, { as: 'supervisor' });

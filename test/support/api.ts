@@ -5,7 +5,7 @@ import { buildApp } from '../../src/api/app.ts';
 import { type KeyEntry, KeyRing, newKey, sha256 } from '../../src/api/keys.ts';
 import { createClient, type InterveneClient } from '../../src/client/index.ts';
 import type { Runtime } from '../../src/runtime.ts';
-import { closeRuntime, testRuntime } from './runtime.ts';
+import { closeRuntime, testRuntime, VERIFY } from './runtime.ts';
 
 // A real HTTP server for end-to-end API tests: the Fastify app of src/api/app.ts on a test runtime,
 // listening on 127.0.0.1, with one API key per caller (every role, and three departments).
@@ -241,4 +241,39 @@ export function useApi(ready: (server: { rt: Runtime; api: ApiServer }) => void 
     await api?.close();
     if (rt) await closeRuntime(rt);
   });
+}
+
+/** Builds a case over HTTP, as the service, in a given state; resolves to its id. */
+export type StateFixture = () => Promise<string>;
+
+/**
+ * One fixture per state the role tests need a case in (each a state that accepts some event): opened
+ * with `base()`, then driven there with the events a backend would send. `server` is read when a fixture
+ * runs, so the fixtures can be built before `useApi` has started the server.
+ */
+export function stateFixtures(server: () => ApiServer, base: () => Record<string, unknown>) {
+  const received: StateFixture = async () => (await openOverHttp(server(), base())).id;
+  const verified: StateFixture = async () => {
+    const id = await received();
+    await sendOverHttp(server(), id, VERIFY);
+    return id;
+  };
+  const coordinatingFinance: StateFixture = async () => {
+    const id = await verified();
+    await sendOverHttp(server(), id, { type: 'COORDINATE', department: 'finance', request: 'check the invoice' });
+    return id;
+  };
+  const escalatedLegal: StateFixture = async () =>
+    (await openOverHttp(server(), { ...base(), category: 'complaint', flags: ['legal_dispute'] })).id;
+  const awaitingCustomer: StateFixture = async () => {
+    const id = await received();
+    await sendOverHttp(server(), id, { type: 'REQUEST_INFO', request: 'the invoice number, please' });
+    return id;
+  };
+  const resolved: StateFixture = async () => {
+    const id = await verified();
+    await sendOverHttp(server(), id, { type: 'RESOLVE', resolution: 'answered' });
+    return id;
+  };
+  return { received, verified, coordinatingFinance, escalatedLegal, awaitingCustomer, resolved };
 }
