@@ -5,7 +5,6 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { ApplyResult } from '../../src/engine/engine.ts';
 import { loadPolicyFiles } from '../../src/policy/policy.ts';
-import type { Runtime } from '../../src/runtime.ts';
 import type { CommitRequest } from '../../src/store/case-store.ts';
 import { startRedisServer } from '../../src/store/redis.ts';
 import { type AuditEntry, auditOf } from '../support/cases.ts';
@@ -90,7 +89,7 @@ describe('faults', () => {
   }) => {
     const cleanup = new Cleanup();
     onTestFinished(() => cleanup.run(), 60_000);
-    const { rt, queue, counts, startWorker, workerEnv } = await deadlineRig(cleanup, 'kill-worker', {
+    const { rt, counts, startWorker, workerEnv } = await deadlineRig(cleanup, 'kill-worker', {
       firstResponse: 'PT2S',
       leadMs: 1_500,
     });

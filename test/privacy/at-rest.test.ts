@@ -6,7 +6,6 @@ import { keyUsage, rotate } from '../../src/privacy/rotation.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { CaseStore } from '../../src/store/case-store.ts';
 import { decodeRecord, encodeRecord } from '../../src/store/record.ts';
-import { openCase } from '../support/policy.ts';
 import { agent, redisUrl, VERIFY } from '../support/runtime.ts';
 import {
   type Canaries,

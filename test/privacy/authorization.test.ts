@@ -8,7 +8,6 @@ import {
   CALLERS,
   type Caller,
   caseOf,
-  openOverHttp,
   type StateFixture,
   sendOverHttp,
   stateFixtures,
