@@ -139,7 +139,6 @@ export async function cpuMeter(redis: Redis) {
 
 const EXAMPLE = new URL('../policies/example.yaml', import.meta.url);
 
-/** The shipped example policy, with some deadlines changed (e.g. `{ firstResponse: 'PT75S' }`). */
 /**
  * The example policy as the issue's workload defines it: every deadline on a wall-time clock and no
  * warnings (the example's business calendar and 50/75/90 % warnings would add three firings per deadline

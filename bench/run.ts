@@ -547,16 +547,23 @@ async function engineLateness(): Promise<Lateness> {
     `  due window ${round((dueMax - dueMin) / 1000, 1)} s, starting ${round((dueMin - (paceStart + DEADLINES * interval)) / 1000, 1)} s after the last paced open`,
   );
   out(
-    `  fired: ${fmtInt(firstCall.size)} (apply calls ${fmtInt(calls)}, outcomes ${JSON.stringify(outcomes)}, errors ${errors}, failed jobs ${failed}); ` +
+    (DEADLINE_PROCESSES === 0
+      ? `  fired: ${fmtInt(firstCall.size)} (apply calls ${fmtInt(calls)}, outcomes ${JSON.stringify(outcomes)}, errors ${errors}, failed jobs ${failed}); `
+      : `  fired: ${fmtInt(result.fired)} (breaches recorded; the apply calls ran in the worker processes); `) +
       `missing ${missing}, callback before due ${early}, not breached ${notBreached}`,
   );
   out(`  lateness (fire callback calls engine.apply - dueAt): ${fmtSpread(result.fire)}`);
   out(`  lateness (breach time recorded by the engine - dueAt): ${fmtSpread(result.recorded)}`);
   out(`  engine.apply(DEADLINE) duration: ${fmtSpread(spread(applyMs))}`);
+  const perFired = (sec: number) => round((1e3 * sec) / Math.max(1, result.fired), 2);
+  const rate = DEADLINES / (WINDOW_MS / 1000);
   out(
-    `  cpu per fired deadline: node ${round((1e3 * cpu.nodeSec) / Math.max(1, firstCall.size), 2)} ms, redis ${round((1e3 * cpu.redisSec) / Math.max(1, firstCall.size), 2)} ms ` +
-      `(all threads, idle stretches included; at the ${fmtInt(DEADLINES / (WINDOW_MS / 1000))}/s this schedule needs: ` +
-      `node ~${round((DEADLINES / (WINDOW_MS / 1000)) * ((100 * cpu.nodeSec) / Math.max(1, firstCall.size)))}% of a core)`,
+    DEADLINE_PROCESSES === 0
+      ? `  cpu per fired deadline: node ${perFired(cpu.nodeSec)} ms, redis ${perFired(cpu.redisSec)} ms ` +
+          `(all threads, idle stretches included; at the ${fmtInt(rate)}/s this schedule needs: ` +
+          `node ~${round((rate * 100 * cpu.nodeSec) / Math.max(1, result.fired))}% of a core)`
+      : `  cpu per fired deadline: redis ${perFired(cpu.redisSec)} ms; node: in the ${DEADLINE_PROCESSES} worker ` +
+          `processes, counted among "other processes" below`,
   );
   out(`  Redis PING round trip from this process, every 10 ms: ${fmtSpread(spread(pings))}`);
   out(
