@@ -20,6 +20,20 @@ const schema = (s: z.ZodType, io: 'input' | 'output' = 'output') => {
   return rest;
 };
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+/** A query schema as OpenAPI query parameters, one per property, required as the schema says. */
+export type QueryParameters = (s: z.ZodType) => Record<string, unknown>[];
+const queryParameters: QueryParameters = (s) => {
+  const { properties, required = [] } = schema(s, 'input') as {
+    properties: Record<string, object>;
+    required?: string[];
+  };
+  return Object.entries(properties).map(([name, p]) => ({
+    name,
+    in: 'query',
+    required: required.includes(name),
+    schema: p,
+  }));
+};
 const json = (s: object) => ({ 'application/json': { schema: s } });
 const problems = (...codes: number[]) =>
   Object.fromEntries(
@@ -57,12 +71,11 @@ let cached: object | undefined;
 
 export function openApiDocument(): object {
   if (cached) return cached;
-  const query = schema(listQuerySchema, 'input') as { properties: Record<string, object> };
   const events = Object.fromEntries(
     Object.entries(eventSchemas).map(([type, s]) => [`Event${type}`, schema(s, 'input')]),
   );
-  const reports = reportOpenApi(schema, problems);
-  const privacy = privacyOpenApi(schema, problems);
+  const reports = reportOpenApi(schema, problems, queryParameters);
+  const privacy = privacyOpenApi(schema, problems, queryParameters);
   cached = {
     openapi: '3.1.0',
     info: {
@@ -88,12 +101,7 @@ export function openApiDocument(): object {
         get: {
           operationId: 'listCases',
           summary: 'A page of cases, newest first (soonest due first with dueBefore)',
-          parameters: Object.entries(query.properties).map(([name, s]) => ({
-            name,
-            in: 'query',
-            required: false,
-            schema: s,
-          })),
+          parameters: queryParameters(listQuerySchema),
           responses: {
             200: {
               description: 'a page',

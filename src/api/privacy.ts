@@ -6,6 +6,7 @@ import type { AccessEntry, AccessLog } from '../privacy/access-log.ts';
 import type { Erasure } from '../privacy/erasure.ts';
 import type { Disclosures } from '../privacy/projection.ts';
 import type { Principal } from './keys.ts';
+import type { QueryParameters } from './openapi.ts';
 import { problem, sendProblem } from './problem.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
@@ -225,11 +226,9 @@ function parseProblem(payload: unknown): { code?: string; clause?: string } | un
 export function privacyOpenApi(
   schema: (s: z.ZodType, io?: 'input' | 'output') => Record<string, unknown>,
   problems: (...codes: number[]) => Record<string, unknown>,
+  queryParameters: QueryParameters,
 ) {
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-  const query = schema(accessQuery, 'input') as {
-    properties: Record<string, object>;
-  };
   const entry = {
     type: 'object',
     description: 'one access-log entry (6.1): ids and field names, never personal data',
@@ -292,12 +291,7 @@ export function privacyOpenApi(
         get: {
           operationId: 'accessLog',
           summary: 'The access log (6.1) of a case, an actor or a customer, newest first; auditor, supervisor',
-          parameters: Object.entries(query.properties).map(([name, s]) => ({
-            name,
-            in: 'query',
-            required: false,
-            schema: s,
-          })),
+          parameters: queryParameters(accessQuery),
           responses: {
             200: {
               description: 'a page of entries',

@@ -14,6 +14,7 @@ import { formatReport, MEDIA_TYPES, Reports, reportFileName } from '../reports/r
 import { type Report, reportSchema, storedReportSchema } from '../reports/schema.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Principal } from './keys.ts';
+import type { QueryParameters } from './openapi.ts';
 
 // Service-data reports (3.3, 5.2) over HTTP: on demand from the aggregates, and the stored scheduled ones.
 
@@ -82,17 +83,9 @@ export function registerReportRoutes(
 export function reportOpenApi(
   schema: (s: z.ZodType, io?: 'input' | 'output') => Record<string, unknown>,
   problems: (...codes: number[]) => Record<string, unknown>,
+  query: QueryParameters,
 ) {
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-  const query = (s: z.ZodType) =>
-    Object.entries((schema(s, 'input') as { properties: Record<string, object>; required?: string[] }).properties).map(
-      ([name, p]) => ({
-        name,
-        in: 'query',
-        required: ((schema(s, 'input') as { required?: string[] }).required ?? []).includes(name),
-        schema: p,
-      }),
-    );
   const formats = {
     'application/json': { schema: ref('Report') },
     'text/csv': { schema: { type: 'string', description: 'one row per figure: section,metric,dimension,value' } },
