@@ -114,6 +114,15 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
       }),
     );
   };
+  /** 4.1: a valid key whose role is not one of the ops roles. */
+  const refuseRole = (request: FastifyRequest, reply: FastifyReply, role: string) =>
+    refuse(
+      request,
+      reply,
+      403,
+      'Forbidden',
+      `role ${role} may not use the ops pages: they are for roles ${OPS_ROLES.join(', ')}`,
+    );
 
   /** The API's per-key budget (docs/privacy.md); a login attempt spends its client address's. */
   const overLimit = async (request: FastifyRequest, reply: FastifyReply, name: string, role: string) => {
@@ -148,13 +157,7 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
       return refuse(request, reply, 401, 'Unauthenticated', 'log in at /ops/login or send Authorization: Bearer <key>');
     }
     if (!OPS_ROLES.includes(principal.role)) {
-      return refuse(
-        request,
-        reply,
-        403,
-        'Forbidden',
-        `role ${principal.role} may not use the ops pages: they are for roles ${OPS_ROLES.join(', ')}`,
-      );
+      return refuseRole(request, reply, principal.role);
     }
     request.opsUser = principal;
     const limited = await overLimit(request, reply, principal.name, principal.role);
@@ -202,13 +205,7 @@ export async function opsWeb(app: FastifyInstance, opts: OpsWebOptions): Promise
     const principal = keys.authenticate(key);
     if (!principal) return again(401, 'That API key is not valid.');
     if (!OPS_ROLES.includes(principal.role)) {
-      return refuse(
-        request,
-        reply,
-        403,
-        'Forbidden',
-        `role ${principal.role} may not use the ops pages: they are for roles ${OPS_ROLES.join(', ')}`,
-      );
+      return refuseRole(request, reply, principal.role);
     }
     const { token } = await sessions.create(principal);
     request.log.info({ user: principal.name, role: principal.role }, 'ops login');
