@@ -302,7 +302,9 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     },
     async close() {
       // Every step runs whatever the previous one did: one failing close must not leave connections, or the
-      // private redis-server, behind. Disconnecting waits at most 2 s (with Redis down it never confirms).
+      // private redis-server, behind. Disconnecting waits at most 2 s (with Redis down it never confirms);
+      // a periodic loop's run in progress at most 5 s (a stalled Redis would hold it: what it did not finish,
+      // the next process's loops do, as after a crash).
       const step = async (what: string, work: () => unknown) => {
         try {
           await work();
@@ -313,10 +315,10 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
       const within = (ms: number, work: Promise<unknown>) =>
         Promise.race([work, new Promise((r) => setTimeout(r, ms).unref())]);
       if (keyTimer) clearInterval(keyTimer);
-      await step('promoter', () => promoter?.stop());
+      await step('promoter', () => within(5_000, promoter?.stop() ?? Promise.resolve()));
       await step('workers', () => Promise.all(workers.map((w) => w.close())));
-      await step('dispatcher', () => dispatcher.stop());
-      await step('retention', () => retention?.stop());
+      await step('dispatcher', () => within(5_000, dispatcher.stop()));
+      await step('retention', () => within(5_000, retention?.stop() ?? Promise.resolve()));
       await step('queues', () =>
         Promise.all([deadlineQueue.close(), notifyQueue.close(), intakeQueue.close(), outageQueue.close()]),
       );

@@ -75,7 +75,7 @@ export function openApiDocument(): object {
     Object.entries(eventSchemas).map(([type, s]) => [`Event${type}`, schema(s, 'input')]),
   );
   const reports = reportOpenApi(schema, problems, queryParameters);
-  const privacy = privacyOpenApi(schema, problems, queryParameters);
+  const privacy = privacyOpenApi(problems, queryParameters);
   cached = {
     openapi: '3.1.0',
     info: {

@@ -224,7 +224,6 @@ function parseProblem(payload: unknown): { code?: string; clause?: string } | un
 
 /** The OpenAPI paths and schemas of the privacy routes (merged into src/api/openapi.ts). */
 export function privacyOpenApi(
-  schema: (s: z.ZodType, io?: 'input' | 'output') => Record<string, unknown>,
   problems: (...codes: number[]) => Record<string, unknown>,
   queryParameters: QueryParameters,
 ) {

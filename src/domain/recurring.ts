@@ -9,6 +9,8 @@ export class Recurring {
   readonly #onError: (error: unknown) => void;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> = Promise.resolve();
+  /** Bumped by every start and stop: a run of an earlier start does not schedule another. */
+  #generation = 0;
 
   constructor(run: () => Promise<unknown>, onError: (error: unknown) => void) {
     this.#run = run;
@@ -23,8 +25,10 @@ export class Recurring {
   start(intervalMs: number, firstDelayMs = 0): void {
     if (!(intervalMs > 0)) throw new RangeError(`Recurring: interval ${intervalMs} ms is not positive`);
     if (this.#timer) return;
+    const generation = ++this.#generation;
     const loop = () => {
-      this.#running = Promise.resolve()
+      // After the previous run, even one of an earlier start still in progress: never two at once.
+      this.#running = this.#running
         .then(this.#run)
         .catch((error: unknown) => {
           try {
@@ -34,7 +38,7 @@ export class Recurring {
           }
         })
         .finally(() => {
-          if (this.#timer) this.#timer = setTimeout(loop, intervalMs);
+          if (generation === this.#generation) this.#timer = setTimeout(loop, intervalMs);
         });
     };
     this.#timer = setTimeout(loop, firstDelayMs);
@@ -42,6 +46,7 @@ export class Recurring {
 
   /** No run starts after this; resolves when the run in progress (if any) has ended. */
   async stop(): Promise<void> {
+    this.#generation++;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#running;

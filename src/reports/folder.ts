@@ -103,6 +103,7 @@ export class ReportFolder {
 
   /** Drains every `intervalMs` until stopped. */
   start(intervalMs: number): void {
+    if (this.#loop.started) return;
     this.#budgetMs = Math.max(1_000, intervalMs * 5);
     this.#loop.start(intervalMs);
   }

@@ -91,4 +91,28 @@ describe('Recurring', () => {
     expect(runs).toBe(3); // 0, 100, 200: the first start's interval
     expect(() => new Recurring(async () => {}, vi.fn()).start(0)).toThrow(/interval 0 ms is not positive/);
   });
+
+  it('stopped without waiting and started again during a run: one loop, runs still one at a time', async () => {
+    const starts: number[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const loop = new Recurring(async () => {
+      starts.push(Date.now());
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 30));
+      inFlight--;
+    }, vi.fn());
+    const t0 = Date.now();
+    loop.start(100);
+    await vi.advanceTimersByTimeAsync(0); // the first run is in progress
+    void loop.stop();
+    loop.start(100); // its first run waits for the one in progress
+    await vi.advanceTimersByTimeAsync(300);
+    const stopped = loop.stop();
+    await vi.advanceTimersByTimeAsync(30);
+    await stopped;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(starts.map((t) => t - t0)).toEqual([0, 30, 160, 290]);
+    expect(most).toBe(1);
+  });
 });
