@@ -3,6 +3,21 @@ import { Recurring } from '../../src/domain/recurring.ts';
 
 // The workers' periodic loops (timer promoter, outbox sweep, report folder, retention job), on fake time.
 
+/** A task whose runs take `ms` each, recording when each started (from t0) and the most at once. */
+function timedTask(ms: number) {
+  const t0 = Date.now();
+  const starts: number[] = [];
+  let inFlight = 0;
+  let most = 0;
+  const run = async () => {
+    starts.push(Date.now() - t0);
+    most = Math.max(most, ++inFlight);
+    await new Promise((r) => setTimeout(r, ms));
+    inFlight--;
+  };
+  return { run, starts, most: () => most };
+}
+
 describe('Recurring', () => {
   beforeEach(() => {
     vi.useFakeTimers();
@@ -12,25 +27,16 @@ describe('Recurring', () => {
   });
 
   it('runs first after the first delay, then the interval after each run ends, never two at once', async () => {
-    const starts: number[] = [];
-    let inFlight = 0;
-    let most = 0;
-    const loop = new Recurring(async () => {
-      starts.push(Date.now());
-      inFlight++;
-      most = Math.max(most, inFlight);
-      await new Promise((r) => setTimeout(r, 30)); // each run takes 30 ms
-      inFlight--;
-    }, vi.fn());
-    const t0 = Date.now();
+    const task = timedTask(30);
+    const loop = new Recurring(task.run, vi.fn());
     loop.start(100, 10);
     await vi.advanceTimersByTimeAsync(400);
     const stopped = loop.stop(); // the run that started at 400 ends 30 ms later
     await vi.advanceTimersByTimeAsync(30);
     await stopped;
     // 10, then 30 ms of work + 100 ms of pause per run: 10, 140, 270, 400.
-    expect(starts.map((t) => t - t0)).toEqual([10, 140, 270, 400]);
-    expect(most).toBe(1);
+    expect(task.starts).toEqual([10, 140, 270, 400]);
+    expect(task.most()).toBe(1);
   });
 
   it('reports a failed run and goes on; a failing report does not end the loop', async () => {
@@ -93,16 +99,8 @@ describe('Recurring', () => {
   });
 
   it('stopped without waiting and started again during a run: one loop, runs still one at a time', async () => {
-    const starts: number[] = [];
-    let inFlight = 0;
-    let most = 0;
-    const loop = new Recurring(async () => {
-      starts.push(Date.now());
-      most = Math.max(most, ++inFlight);
-      await new Promise((r) => setTimeout(r, 30));
-      inFlight--;
-    }, vi.fn());
-    const t0 = Date.now();
+    const task = timedTask(30);
+    const loop = new Recurring(task.run, vi.fn());
     loop.start(100);
     await vi.advanceTimersByTimeAsync(0); // the first run is in progress
     void loop.stop();
@@ -112,7 +110,7 @@ describe('Recurring', () => {
     await vi.advanceTimersByTimeAsync(30);
     await stopped;
     await vi.advanceTimersByTimeAsync(1_000);
-    expect(starts.map((t) => t - t0)).toEqual([0, 30, 160, 290]);
-    expect(most).toBe(1);
+    expect(task.starts).toEqual([0, 30, 160, 290]);
+    expect(task.most()).toBe(1);
   });
 });
