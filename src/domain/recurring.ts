@@ -2,7 +2,7 @@
  * A background task that runs again `intervalMs` after each run ends (never two runs at once), until
  * stopped. A failed run is reported to `onError` and the loop goes on: the next run retries. `stop()`
  * waits for a run in progress, so whatever the task uses (connections) can be closed after it. The
- * periodic loops of the workers: the timer promoter, the outbox sweep, the report folder.
+ * periodic loops of the workers: the timer promoter, the outbox sweep, the report folder, the retention job.
  */
 export class Recurring {
   readonly #run: () => Promise<unknown>;
