@@ -1,12 +1,8 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../src/config.ts';
-import { createLogger } from '../../src/log.ts';
 import { generateSecret } from '../../src/notify/sign.ts';
 import { type Policy, parsePolicy } from '../../src/policy/policy.ts';
-import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import type { Runtime } from '../../src/runtime.ts';
 import { exampleDocument } from './policy.ts';
-import { redisUrl, uniquePrefix } from './runtime.ts';
+import { testRuntime } from './runtime.ts';
 import type { SignedReceiver } from './signed-receiver.ts';
 
 // Runtimes for the ops tests: process metrics on (as the service runs), webhooks on a local receiver.
@@ -39,21 +35,10 @@ export function receiverPolicy(
 }
 
 /** A test runtime that also exports the process metrics, as the service does. */
-export async function metricsRuntime(policy: Policy, env: Record<string, string> = {}): Promise<Runtime> {
-  const prefix = uniquePrefix();
-  const config = loadConfig({
-    INTERVENE_PREFIX: `${prefix}:`,
-    INTERVENE_QUEUE_PREFIX: `${prefix}-bull`,
-    INTERVENE_PARTITIONS: '4',
-    INTERVENE_VAR_DIR: join(tmpdir(), `intervene-test-var-${prefix}`),
-    INTERVENE_SWEEP_INTERVAL_MS: '200',
-    INTERVENE_NOTIFY_BACKOFF_MS: '100',
-    LOG_LEVEL: 'silent',
-    ...env,
-  });
-  return createRuntime(config, createLogger('silent'), {
-    redisUrl: redisUrl(),
+export function metricsRuntime(policy: Policy, env: Record<string, string> = {}): Promise<Runtime> {
+  return testRuntime({
     policies: [policy],
+    env: { INTERVENE_NOTIFY_BACKOFF_MS: '100', ...env },
     processMetrics: true,
   });
 }

@@ -18,7 +18,14 @@ export function uniquePrefix(): string {
 }
 
 export async function testRuntime(
-  opts: { policies?: Policy[]; env?: Record<string, string>; url?: string; clock?: () => number } = {},
+  opts: {
+    policies?: Policy[];
+    env?: Record<string, string>;
+    url?: string;
+    clock?: () => number;
+    /** Also export the process metrics (CPU, memory, event loop), as the service does. */
+    processMetrics?: boolean;
+  } = {},
 ): Promise<Runtime> {
   const prefix = uniquePrefix();
   const config = loadConfig({
@@ -34,6 +41,7 @@ export async function testRuntime(
     redisUrl: opts.url ?? redisUrl(),
     policies: opts.policies ?? [testPolicy()],
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.processMetrics ? { processMetrics: true } : {}),
   });
 }
 
