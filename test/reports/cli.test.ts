@@ -51,28 +51,14 @@ afterAll(async () => {
 
 describe('intervene report', () => {
   it('prints the JSON report of a period, and writes CSV and HTML to a file', async () => {
-    const json = await runCli(['report', '--contract', CONTRACT, '--from', '2026-11-02', '--to', '2026-11-03'], env);
+    const period = ['report', '--contract', CONTRACT, '--from', '2026-11-02', '--to', '2026-11-03'];
+    const json = await runCli(period, env);
     expect(json.code, json.stderr).toBe(0);
     const report = JSON.parse(json.stdout);
     expect(report).toMatchObject({ volume: { opened: 5 }, breaches: { real: 2 }, satisfaction: { average: 3.5 } });
 
     const file = join(dir, 'report.csv');
-    const csv = await runCli(
-      [
-        'report',
-        '--contract',
-        CONTRACT,
-        '--from',
-        '2026-11-02',
-        '--to',
-        '2026-11-03',
-        '--format',
-        'csv',
-        '--out',
-        file,
-      ],
-      env,
-    );
+    const csv = await runCli([...period, '--format', 'csv', '--out', file], env);
     expect(csv.code).toBe(0);
     expect(csv.stdout).toBe('');
     expect(csv.stderr).toContain(`written to ${file} (csv)`);
@@ -84,26 +70,7 @@ describe('intervene report', () => {
     ).toBe('0.8');
 
     const page = join(dir, 'report.html');
-    expect(
-      (
-        await runCli(
-          [
-            'report',
-            '--contract',
-            CONTRACT,
-            '--from',
-            '2026-11-02',
-            '--to',
-            '2026-11-03',
-            '--format',
-            'html',
-            '--out',
-            page,
-          ],
-          env,
-        )
-      ).code,
-    ).toBe(0);
+    expect((await runCli([...period, '--format', 'html', '--out', page], env)).code).toBe(0);
     const html = readFileSync(page, 'utf8');
     expect(html).toMatch(/^<!doctype html>/);
     for (const value of [CANARY.name, CANARY.email, CANARY.phoneDigits]) expect(html).not.toContain(value);
