@@ -180,7 +180,7 @@ async function paced(
   return { latency: { p50: at(0.5), p99: at(0.99), max: at(1) }, sent: total, non2xx, errors };
 }
 
-// `npx tsx bench/http.ts` runs this section alone against a private redis-server.
+// `node --max-semi-space-size=64 --import tsx bench/http.ts` runs this section alone against a private redis-server.
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { startRedisServer } = await import('../src/store/redis.ts');
   const dir = mkdtempSync(join(tmpdir(), 'intervene-bench-redis-'));

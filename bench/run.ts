@@ -27,6 +27,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
+import { missingNodeFlags, NODE_FLAGS } from '../src/node-flags.ts';
 import type { Policy } from '../src/policy/policy.ts';
 import { createRuntime, type Runtime } from '../src/runtime.ts';
 import { commandClient, queueClient, REDIS_SETTINGS, type RedisServer, startRedisServer } from '../src/store/redis.ts';
@@ -128,6 +129,13 @@ process.once('exit', () => {
 out('Intervene benchmark');
 out(
   `machine: ${cores} cores (${cpus()[0]?.model ?? 'unknown cpu'}), ${round(totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+);
+// The runtime runs in this process: measured with the flags the service is started with (src/node-flags.ts).
+const missingFlags = missingNodeFlags();
+out(
+  missingFlags.length === 0
+    ? `node:    ${NODE_FLAGS.join(' ')} (the service's flags, src/node-flags.ts)`
+    : `node:    WITHOUT ${missingFlags.join(' ')}, which the service is started with: run it as \`npm run bench\``,
 );
 out(
   server
@@ -418,7 +426,7 @@ async function engineLateness(): Promise<Lateness> {
     const policyFile = benchPolicyFile({ firstResponse: `PT${within}S` }, varDir);
     for (let n = 0; n < DEADLINE_PROCESSES; n++) {
       children.push(
-        spawn(process.execPath, ['--import', 'tsx', 'workers/deadlines.ts'], {
+        spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'workers/deadlines.ts'], {
           env: {
             ...process.env,
             ...passedThrough,
@@ -793,6 +801,7 @@ const result = {
     cpu: cpus()[0]?.model ?? 'unknown',
     memGiB: round(totalmem() / 2 ** 30),
     node: process.version,
+    nodeFlags: NODE_FLAGS.filter((flag) => !missingFlags.includes(flag)),
     redis: redisVersion,
     redisSettings: shellArgs(REDIS_SETTINGS),
     redisEffective: effective,

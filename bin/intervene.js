@@ -6,9 +6,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
+// The flags of src/node-flags.ts (a test keeps the two equal).
+const flags = ['--max-semi-space-size=64'];
+const child = spawn(
+  process.execPath,
+  [...flags, '--import', 'tsx', join(root, 'src/cli/main.ts'), ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+  },
+);
 // `intervene serve` and `worker` stop gracefully on SIGTERM: pass it on (docker stop, systemd, kill). A
 // terminal's Ctrl-C already reaches the child with this process's group, so SIGINT is not sent twice.
 for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));

@@ -1,5 +1,4 @@
 import { runService } from './service.ts';
 
-// `npm start`: the service in one process — deadline and notification workers and the outbox
-// dispatcher. The HTTP API joins this process when its issue lands.
+// `npm start`: the service in one process — the HTTP API and every worker (INTERVENE_WORKERS picks some).
 await runService();

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { serveApi } from './api/serve.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './log.ts';
+import { missingNodeFlags } from './node-flags.ts';
 import { createRuntime, type Runtime } from './runtime.ts';
 
 /** The workers a process can run (besides `api`, the HTTP API): those Runtime.startWorkers knows. */
@@ -100,6 +101,13 @@ export async function runService(defaultWorkers?: readonly string[], opts: Servi
     return process.exit(error instanceof ConfigError ? 2 : 1);
   }
   const log = createLogger(config.LOG_LEVEL);
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    log.warn(
+      { missing },
+      'node started without the flags npm start and the Dockerfile pass (src/node-flags.ts): deadline firing costs more CPU',
+    );
+  }
   let only = opts.only ?? config.INTERVENE_WORKERS?.split(',') ?? defaultWorkers;
   if (opts.withoutApi) only = (only ?? WORKER_NAMES).filter((w) => w !== 'api');
   let service: RunningService;

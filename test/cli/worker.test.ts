@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { stringify } from 'yaml';
+import { NODE_FLAGS } from '../../src/node-flags.ts';
 import { parsePolicy } from '../../src/policy/policy.ts';
 import { freePort } from '../../src/store/redis.ts';
 import { waitForState } from '../support/cases.ts';
@@ -71,45 +72,84 @@ describe('intervene worker', () => {
     const exit = await worker.exited;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stdout).toContain('stopped cleanly');
+    expect(exit.stdout).not.toContain('node started without');
   }, 60_000);
 
   it('stops gracefully through bin/intervene.js (npx intervene): the wrapper passes SIGTERM on', async () => {
     const cleanup = new Cleanup();
     onTestFinished(() => cleanup.run());
-    const prefix = uniquePrefix();
-    cleanup.add(async () => {
-      await dropPrefix(redisUrl(), `${prefix}:`);
-      await dropPrefix(redisUrl(), `${prefix}-bull`);
-    });
-    const env = {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      REDIS_URL: redisUrl(),
-      INTERVENE_PREFIX: `${prefix}:`,
-      INTERVENE_QUEUE_PREFIX: `${prefix}-bull`,
-      INTERVENE_VAR_DIR: join(tempDir(cleanup, 'cli-wrapper'), 'var'),
-      LOG_LEVEL: 'info',
-    };
-    const wrapper = spawn(process.execPath, ['bin/intervene.js', 'worker', '--only', 'dispatcher'], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    cleanup.add(() => wrapper.kill('SIGKILL'));
-    let out = '';
-    wrapper.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    wrapper.stderr.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => wrapper.once('close', (code) => resolve(code)));
-    await waitFor(() => out.includes('intervene running') || wrapper.exitCode !== null, {
+    const wrapper = startWorker(
+      cleanup,
+      ['bin/intervene.js', 'worker', '--only', 'dispatcher'],
+      await wrapperEnv(cleanup),
+    );
+    await wrapper.running;
+    wrapper.process.kill('SIGTERM');
+    expect(await wrapper.exited, wrapper.output()).toBe(0);
+    expect(wrapper.output()).toContain('stopped cleanly');
+    // The wrapper starts the CLI with the service's Node flags (src/node-flags.ts).
+    expect(wrapper.output()).not.toContain('node started without');
+  }, 60_000);
+
+  it('warns when node was started without the service flags', async () => {
+    const cleanup = new Cleanup();
+    onTestFinished(() => cleanup.run());
+    const worker = startWorker(
+      cleanup,
+      ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--only', 'dispatcher'],
+      await wrapperEnv(cleanup),
+    );
+    await worker.running;
+    const warning = worker
+      .output()
+      .split('\n')
+      .find((line) => line.includes('node started without'));
+    expect(warning, worker.output()).toBeDefined();
+    expect(JSON.parse(warning as string)).toMatchObject({ level: 40, missing: [...NODE_FLAGS] });
+    worker.process.kill('SIGTERM');
+    expect(await worker.exited, worker.output()).toBe(0);
+  }, 60_000);
+});
+
+/** A worker's environment on prefixes of its own (dropped at cleanup), logging at info. */
+async function wrapperEnv(cleanup: Cleanup): Promise<Record<string, string>> {
+  const prefix = uniquePrefix();
+  cleanup.add(async () => {
+    await dropPrefix(redisUrl(), `${prefix}:`);
+    await dropPrefix(redisUrl(), `${prefix}-bull`);
+  });
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    REDIS_URL: redisUrl(),
+    INTERVENE_PREFIX: `${prefix}:`,
+    INTERVENE_QUEUE_PREFIX: `${prefix}-bull`,
+    INTERVENE_VAR_DIR: join(tempDir(cleanup, 'cli-wrapper'), 'var'),
+    LOG_LEVEL: 'info',
+  };
+}
+
+/** `node <args>` from the repository root with exactly `env`, started until it logs that it runs. */
+function startWorker(cleanup: Cleanup, args: readonly string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, args, {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanup.add(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const running = (async () => {
+    await waitFor(() => out.includes('intervene running') || child.exitCode !== null, {
       timeoutMs: 20_000,
       what: 'the worker to start',
     });
-    expect(wrapper.exitCode, out).toBeNull();
-    wrapper.kill('SIGTERM');
-    expect(await exited, out).toBe(0);
-    expect(out).toContain('stopped cleanly');
-  }, 60_000);
-});
+    expect(child.exitCode, out).toBeNull();
+  })();
+  return { process: child, exited, running, output: () => out };
+}

@@ -4,6 +4,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../../src/node-flags.ts';
 
 // Helpers for fault-injection tests: child processes that can be killed, temp dirs, and clean-up that
 // runs whatever happened (a failed assertion must not leave a worker or a redis-server running).
@@ -90,7 +91,7 @@ export interface ChildHandle {
  * (plus PATH and HOME). The process is SIGKILLed by `cleanup` if it is still running then.
  */
 export function spawnNode(cleanup: Cleanup, script: string, env: Record<string, string>): ChildHandle {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', script], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
