@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { stringify } from 'yaml';
 import { newKey, sha256 } from '../src/api/keys.ts';
+import { NODE_FLAGS } from '../src/node-flags.ts';
 import { freePort } from '../src/store/redis.ts';
 
 export interface HttpFigures {
@@ -40,7 +41,8 @@ export async function httpBench(redisUrl: string, log: (line: string) => void): 
   const key = newKey();
   writeFileSync(join(dir, 'keys.yaml'), stringify([{ name: 'bench', role: 'service', sha256: sha256(key) }]));
   const port = await freePort();
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // Started as `npm start` starts the service: with its Node flags.
+  const server = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'src/main.ts'], {
     env: {
       ...process.env,
       REDIS_URL: redisUrl,
