@@ -141,6 +141,19 @@ describe('the case store on real Redis', () => {
     expect(await rt.redis.xlen(keys.outbox)).toBe(0);
   });
 
+  it('a delivery record that already exists keeps its fields: the commit writes only the missing ones', async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const keys = rt.store.keys.forCase(caseId);
+    const notice = keys.delivery(`${caseId}.notice.2`);
+    await rt.redis.hset(notice, 'status', 'delivered');
+    await rt.engine.apply(caseId, { type: 'FLAG', flag: 'legal_dispute' }, agent);
+    const record = await rt.redis.hgetall(notice);
+    expect(record.status).toBe('delivered');
+    expect(JSON.parse(record.entry as string)).toMatchObject({ kind: 'deliver', id: `${caseId}.notice.2` });
+    // The new record beside it got both fields.
+    expect(await rt.redis.hget(keys.delivery(`${caseId}.handoff.1`), 'status')).toBe('pending');
+  });
+
   it('an outbox entry committed before the commit wrote records (a whole delivery) is still recorded and queued', async () => {
     const { caseId } = await rt.engine.open(openCase(), agent);
     const flagged = await rt.engine.apply(caseId, { type: 'FLAG', flag: 'legal_dispute' }, agent);

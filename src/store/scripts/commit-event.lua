@@ -9,7 +9,8 @@
 --       then one op per index key: '+<score> <member>' (add or move) or '- <member>' (remove);
 --       an empty member means the case id; last, the report fact ('' for none).
 --       An idempotency TTL of 0 means no record: an open is recognised by its case, whose id derives from the key.
--- A delivery's record (its sealed payload, status 'pending') is written here, HSETNX as a re-dispatch would;
+-- A delivery's record (its sealed payload, status 'pending') is written here: a new one with one HSET, one
+-- that already exists only where a field is missing (HSETNX, as a re-dispatch would);
 -- its outbox entry is only the reference the dispatcher needs to queue it.
 -- Returns {'ok', version, outbox ids...} | {'replay', result} | {'conflict', ''} | {'stale', version}
 
@@ -39,8 +40,10 @@ for i = 1, n do
 end
 local first_index = 6 + records
 local kinds = {'string', 'list', 'stream', 'string', 'stream'}
+local types = {}
 for i = 1, #KEYS do
   local actual = redis.call('TYPE', KEYS[i])['ok']
+  types[i] = actual
   local expected = kinds[i] or (i < first_index and 'hash' or 'zset')
   if actual ~= 'none' and actual ~= expected then
     return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. actual .. ', expected ' .. expected)
@@ -56,8 +59,13 @@ for i = 1, n do
   local entry = ARGV[8 + 2 * i]
   local delivery = ARGV[9 + 2 * i]
   if delivery ~= '' then
-    redis.call('HSETNX', KEYS[record], 'entry', delivery)
-    redis.call('HSETNX', KEYS[record], 'status', 'pending')
+    if types[record] == 'none' then
+      -- The usual case: one command (and one AOF entry) for the new record.
+      redis.call('HSET', KEYS[record], 'entry', delivery, 'status', 'pending')
+    else
+      redis.call('HSETNX', KEYS[record], 'entry', delivery)
+      redis.call('HSETNX', KEYS[record], 'status', 'pending')
+    end
     record = record + 1
   end
   reply[#reply + 1] = redis.call('XADD', KEYS[3], '*', 'e', entry)
