@@ -303,8 +303,9 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
     async close() {
       // Every step runs whatever the previous one did: one failing close must not leave connections, or the
       // private redis-server, behind. Disconnecting waits at most 2 s (with Redis down it never confirms);
-      // a periodic loop's run in progress at most 5 s (a stalled Redis would hold it: what it did not finish,
-      // the next process's loops do, as after a crash).
+      // a periodic loop's run in progress at most 5 s; the workers' jobs in flight INTERVENE_GRACE_MS, then
+      // the workers are closed without waiting (a stalled Redis would hold any of them for ever: what they
+      // did not finish, the next process does, as after a crash).
       const step = async (what: string, work: () => unknown) => {
         try {
           await work();
@@ -316,11 +317,25 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
         Promise.race([work, new Promise((r) => setTimeout(r, ms).unref())]);
       if (keyTimer) clearInterval(keyTimer);
       await step('promoter', () => within(5_000, promoter?.stop() ?? Promise.resolve()));
-      await step('workers', () => Promise.all(workers.map((w) => w.close())));
+      await step('workers', async () => {
+        const closed = await within(
+          config.INTERVENE_GRACE_MS,
+          Promise.all(workers.map((w) => w.close())).then(() => true),
+        );
+        if (closed === true) return;
+        log.warn(
+          { graceMs: config.INTERVENE_GRACE_MS },
+          'workers did not finish their jobs within the grace period: closing them without waiting',
+        );
+        await within(2_000, Promise.all(workers.map((w) => w.close(true))));
+      });
       await step('dispatcher', () => within(5_000, dispatcher.stop()));
       await step('retention', () => within(5_000, retention?.stop() ?? Promise.resolve()));
       await step('queues', () =>
-        Promise.all([deadlineQueue.close(), notifyQueue.close(), intakeQueue.close(), outageQueue.close()]),
+        within(
+          2_000,
+          Promise.all([deadlineQueue.close(), notifyQueue.close(), intakeQueue.close(), outageQueue.close()]),
+        ),
       );
       await step('metrics', () => metrics.close());
       await step('worker connections', () => within(2_000, Promise.all(workers.map((w) => w.disconnect()))));

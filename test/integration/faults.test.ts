@@ -8,8 +8,8 @@ import { loadPolicyFiles } from '../../src/policy/policy.ts';
 import type { CommitRequest } from '../../src/store/case-store.ts';
 import { startRedisServer } from '../../src/store/redis.ts';
 import { type AuditEntry, auditOf } from '../support/cases.ts';
-import { Cleanup, lossyProxy, sleep, spawnNode, tempDir, waitFor } from '../support/faults.ts';
-import { exampleDocument, openCase } from '../support/policy.ts';
+import { Cleanup, lossyProxy, sleep, spawnNode, stallingProxy, tempDir, waitFor } from '../support/faults.ts';
+import { exampleDocument, openCase, testPolicy } from '../support/policy.ts';
 import { agent, closeRuntime, redisUrl, testRuntime, VERIFY } from '../support/runtime.ts';
 
 // Fault injection against real Redis and real processes (DESIGN.md invariants 2, 4, 5, 6).
@@ -522,4 +522,33 @@ describe('faults', () => {
     );
     await annotate(`commit sent twice through the proxy, applied once; apply() answered outcome '${result.outcome}'`);
   });
+
+  it('close() with a stalled Redis ends: the workers get the grace period, then are closed without waiting', async ({
+    onTestFinished,
+  }) => {
+    const cleanup = new Cleanup();
+    onTestFinished(() => cleanup.run(), 60_000);
+    const shared = new URL(redisUrl());
+    const proxy = await stallingProxy(cleanup, { host: shared.hostname, port: Number(shared.port || 6379) });
+    const rt = await testRuntime({
+      url: proxy.url,
+      env: { INTERVENE_VAR_DIR: tempDir(cleanup, 'stalled'), INTERVENE_GRACE_MS: '1000' },
+      policies: [testPolicy({ firstResponse: 'PT1S' })],
+    });
+    let closed = false;
+    cleanup.add(async () => {
+      if (!closed) await closeRuntime(rt);
+    });
+    rt.startWorkers();
+    for (let i = 0; i < 10; i++) await rt.engine.open(openCase(), agent);
+    // Deadlines falling due, jobs in flight: then Redis stops answering, with every connection left open.
+    await sleep(1_100);
+    proxy.stall();
+    const started = performance.now();
+    await rt.close();
+    closed = true;
+    // The grace period (1 s), at most 2 s to close the workers without waiting, 2 s for the queues and 2 s for
+    // the worker connections; before, close() waited for ever.
+    expect(performance.now() - started).toBeLessThan(8_000);
+  }, 30_000);
 });

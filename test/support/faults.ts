@@ -153,6 +153,42 @@ export interface LossyProxy {
   close(): Promise<void>;
 }
 
+/**
+ * A TCP proxy in front of Redis on a free local port: `relay` wires each client connection to its own
+ * upstream one (both are destroyed together when either closes). Closed by `cleanup`.
+ */
+async function tcpProxy(
+  cleanup: Cleanup,
+  target: { host: string; port: number },
+  relay: (client: Socket, upstream: Socket) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    sockets.add(client).add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', drop).on('error', drop);
+    upstream.on('close', drop).on('error', drop);
+    relay(client, upstream);
+  });
+  await new Promise<void>((ready, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => ready());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const close = () =>
+    new Promise<void>((done) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => done());
+    });
+  cleanup.add(close);
+  return { url: `redis://127.0.0.1:${port}`, close };
+}
+
 /** A TCP proxy in front of Redis that can lose a reply (a connection reset between execution and answer). */
 export async function lossyProxy(
   cleanup: Cleanup,
@@ -161,17 +197,8 @@ export async function lossyProxy(
 ): Promise<LossyProxy> {
   let matched = 0;
   let armed: (() => void) | undefined;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(target.port, target.host);
-    sockets.add(client).add(upstream);
+  const proxy = await tcpProxy(cleanup, target, (client, upstream) => {
     let swallow = false;
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('close', drop).on('error', drop);
-    upstream.on('close', drop).on('error', drop);
     upstream.on('data', (chunk: Buffer) => {
       if (!swallow) client.write(chunk);
     });
@@ -192,22 +219,34 @@ export async function lossyProxy(
       }
     });
   });
-  await new Promise<void>((ready, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => ready());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const close = () =>
-    new Promise<void>((done) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => done());
-    });
-  cleanup.add(close);
   return {
-    url: `redis://127.0.0.1:${port}`,
+    ...proxy,
     matches: () => matched,
     loseNextReply: () => new Promise<void>((done) => (armed = done)),
-    close,
+  };
+}
+
+export interface StallingProxy {
+  readonly url: string;
+  /** From now on nothing passes either way, and the connections stay open: Redis hangs, it is not down. */
+  stall(): void;
+}
+
+/** A TCP proxy in front of Redis that can stall: every connection stays up, no byte gets through. */
+export async function stallingProxy(cleanup: Cleanup, target: { host: string; port: number }): Promise<StallingProxy> {
+  let stalled = false;
+  const proxy = await tcpProxy(cleanup, target, (client, upstream) => {
+    upstream.on('data', (chunk: Buffer) => {
+      if (!stalled) client.write(chunk);
+    });
+    client.on('data', (chunk: Buffer) => {
+      if (!stalled) upstream.write(chunk);
+    });
+  });
+  return {
+    url: proxy.url,
+    stall: () => {
+      stalled = true;
+    },
   };
 }
