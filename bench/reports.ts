@@ -20,7 +20,7 @@ import { dummySecrets, envInt, fmtInt, info, LIFE, lanes, openInput, out, round,
 
 // Service-data reports (issue 7), measured: (1) the hot-path cost of the report fact (the pure function,
 // and engine.apply with facts on vs off), (2) fold throughput, (3) a month of 1,000,000 cases: render time
-// and Redis memory of the aggregates. Not part of `npm test`; `npx tsx bench/reports.ts`.
+// and Redis memory of the aggregates. Not part of `npm test`; `node --max-semi-space-size=64 --import tsx bench/reports.ts`.
 // BENCH_REPORT_CASES (default 1,000,000 per month), BENCH_REPORT_MONTHS (2: the month and the one before,
 // which the report compares with), BENCH_AB_CASES (1,500 per round), BENCH_REDIS_URL.
 

@@ -1,5 +1,5 @@
 // The Node.js flags every Intervene process is started with: `npm start`, `npm run bench`, the
-// `intervene` command, the Dockerfile and the worker entry points (test/node-flags.test.ts keeps them equal).
+// `intervene` command, the Dockerfile and the worker entry points (test/cli/node-flags.test.ts keeps them equal).
 //
 // --max-semi-space-size=64: a young generation of 64 MiB semi-spaces instead of V8's 16. A deadline firing
 // keeps its case, its hand-off package and its BullMQ job alive across a few Redis round trips, so at a

@@ -304,8 +304,8 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
       // Every step runs whatever the previous one did: one failing close must not leave connections, or the
       // private redis-server, behind. Disconnecting waits at most 2 s (with Redis down it never confirms);
       // a periodic loop's run in progress at most 5 s; the workers' jobs in flight INTERVENE_GRACE_MS, then
-      // the workers are closed without waiting (a stalled Redis would hold any of them for ever: what they
-      // did not finish, the next process does, as after a crash).
+      // their connections are dropped (a stalled Redis would hold any of them for ever: what they did not
+      // finish, the next process does, as after a crash).
       const step = async (what: string, work: () => unknown) => {
         try {
           await work();
@@ -323,11 +323,12 @@ export async function createRuntime(config: Config, log: Logger, opts: RuntimeOp
           Promise.all(workers.map((w) => w.close())).then(() => true),
         );
         if (closed === true) return;
+        // BullMQ's close(true) would return the pending close: dropping the connections is what stops them.
         log.warn(
           { graceMs: config.INTERVENE_GRACE_MS },
-          'workers did not finish their jobs within the grace period: closing them without waiting',
+          'workers did not finish their jobs within the grace period: disconnecting them',
         );
-        await within(2_000, Promise.all(workers.map((w) => w.close(true))));
+        await within(2_000, Promise.all(workers.map((w) => w.disconnect())));
       });
       await step('dispatcher', () => within(5_000, dispatcher.stop()));
       await step('retention', () => within(5_000, retention?.stop() ?? Promise.resolve()));
