@@ -78,11 +78,7 @@ describe('intervene worker', () => {
   it('stops gracefully through bin/intervene.js (npx intervene): the wrapper passes SIGTERM on', async () => {
     const cleanup = new Cleanup();
     onTestFinished(() => cleanup.run());
-    const wrapper = startWorker(
-      cleanup,
-      ['bin/intervene.js', 'worker', '--only', 'dispatcher'],
-      await wrapperEnv(cleanup),
-    );
+    const wrapper = await startWorker(cleanup, ['bin/intervene.js', 'worker', '--only', 'dispatcher']);
     await wrapper.running;
     wrapper.process.kill('SIGTERM');
     expect(await wrapper.exited, wrapper.output()).toBe(0);
@@ -94,11 +90,7 @@ describe('intervene worker', () => {
   it('warns when node was started without the service flags', async () => {
     const cleanup = new Cleanup();
     onTestFinished(() => cleanup.run());
-    const worker = startWorker(
-      cleanup,
-      ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--only', 'dispatcher'],
-      await wrapperEnv(cleanup),
-    );
+    const worker = await startWorker(cleanup, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--only', 'dispatcher']);
     await worker.running;
     const warning = worker
       .output()
@@ -128,11 +120,11 @@ async function wrapperEnv(cleanup: Cleanup): Promise<Record<string, string>> {
   };
 }
 
-/** `node <args>` from the repository root with exactly `env`, started until it logs that it runs. */
-function startWorker(cleanup: Cleanup, args: readonly string[], env: Record<string, string>) {
+/** `node <args>` from the repository root with a worker's environment (wrapperEnv); `running` waits for it. */
+async function startWorker(cleanup: Cleanup, args: readonly string[]) {
   const child = spawn(process.execPath, args, {
     cwd: fileURLToPath(new URL('../..', import.meta.url)),
-    env,
+    env: await wrapperEnv(cleanup),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   cleanup.add(() => child.kill('SIGKILL'));
