@@ -1,8 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, encodeSnapshot } from '../../src/store/record.ts';
+import { decodeRecord, encodeRecord, encodeSnapshot, keptStreams } from '../../src/store/record.ts';
+
+const DICTIONARY = readFileSync(new URL('../../src/store/dictionaries/case-v1.dict', import.meta.url));
+const ZLIB = { dictionary: DICTIONARY, windowBits: 13, memLevel: 4 };
 
 // The case record's stored form (src/store/record.ts): `<version>\n` and the snapshot, compressed with a
 // preset dictionary that must never change once records are written with it.
@@ -15,6 +19,40 @@ describe('case record encoding', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('writes records through kept zlib streams on this Node, in the format the one-shot functions read and write', () => {
+    // The kept streams drive Node's undocumented zlib handle; on a Node without it records still work
+    // (through deflateRawSync / inflateRawSync), but this test says so rather than letting it pass unseen.
+    expect(keptStreams()).toBe(true);
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 3000 }), (json) => {
+        const body = encodeSnapshot(json);
+        expect(body[0]).toBe(0x5a);
+        expect(inflateRawSync(body.subarray(1), ZLIB).toString('utf8')).toBe(json);
+        const written = Buffer.concat([Buffer.from('7\nZ'), deflateRawSync(json, ZLIB)]);
+        expect(decodeRecord(written)).toEqual({ version: 7, json });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a snapshot larger than the kept streams’ buffer round-trips (the one-shot path)', () => {
+    const json = JSON.stringify({
+      notes: Array.from({ length: 4000 }, (_, i) => `${i}:${randomBytes(24).toString('hex')}`),
+    });
+    expect(json.length).toBeGreaterThan(200_000);
+    expect(decodeRecord(encodeRecord(3, json))).toEqual({ version: 3, json });
+  });
+
+  it('a corrupt or cut-off body throws zlib’s error, and the next record reads as before', () => {
+    const good = encodeRecord(5, '{"state":"received","note":"张三"}');
+    const cut = good.subarray(0, good.length - 4);
+    expect(() => decodeRecord(cut)).toThrow(/unexpected end of file/);
+    const corrupt = Buffer.concat([Buffer.from('5\nZ'), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00, 0x01])]);
+    expect(() => decodeRecord(corrupt)).toThrow();
+    expect(decodeRecord(good)).toEqual({ version: 5, json: '{"state":"received","note":"张三"}' });
+    expect(decodeRecord(encodeRecord(6, '{}'))).toEqual({ version: 6, json: '{}' });
   });
 
   it('reads a plain-JSON record (written before compression, or by hand) as it is', () => {
