@@ -24,7 +24,8 @@ describe('case record encoding', () => {
   it('writes records through kept zlib streams on this Node, in the format the one-shot functions read and write', () => {
     // The kept streams drive Node's undocumented zlib handle; on a Node without it records still work
     // (through deflateRawSync / inflateRawSync), but this test says so rather than letting it pass unseen.
-    expect(keptStreams()).toBe(true);
+    expect(keptStreams().available).toBe(true);
+    const before = keptStreams();
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 3000 }), (json) => {
         const body = encodeSnapshot(json);
@@ -35,6 +36,39 @@ describe('case record encoding', () => {
       }),
       { numRuns: 300 },
     );
+    // Every one of those went through the kept streams, none through the one-shot functions.
+    const after = keptStreams();
+    expect(after.deflate.kept - before.deflate.kept).toBe(300);
+    expect(after.inflate.kept - before.inflate.kept).toBe(300);
+    expect(after.deflate.oneShot).toBe(before.deflate.oneShot);
+    expect(after.inflate.oneShot).toBe(before.inflate.oneShot);
+  });
+
+  it('a record whose compressed form fills the kept stream’s buffer, or is one byte over, is not cut off', () => {
+    // Incompressible text whose DEFLATE output is exactly 65,535 bytes (the room the encoder has), then 65,536.
+    let seed = Buffer.from('intervene');
+    const chunks: string[] = [];
+    for (let i = 0; i < 2000; i++) {
+      seed = createHash('sha256').update(seed).digest();
+      chunks.push(seed.toString('base64url'));
+    }
+    const text = chunks.join('');
+    const size = (n: number) => deflateRawSync(text.slice(0, n), ZLIB).length;
+    let lo = 60_000;
+    let hi = text.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (size(mid) < 65_535) lo = mid + 1;
+      else hi = mid;
+    }
+    expect(size(lo)).toBe(65_535);
+    let over = lo;
+    while (size(over) < 65_536) over++;
+    expect(size(over)).toBe(65_536);
+    for (const n of [lo, over]) {
+      const json = text.slice(0, n);
+      expect(decodeRecord(encodeRecord(9, json))).toEqual({ version: 9, json });
+    }
   });
 
   it('a snapshot larger than the kept streams’ buffer round-trips (the one-shot path)', () => {
@@ -48,6 +82,7 @@ describe('case record encoding', () => {
   it('a corrupt or cut-off body throws zlib’s error, and the next record reads as before', () => {
     const good = encodeRecord(5, '{"state":"received","note":"张三"}');
     const cut = good.subarray(0, good.length - 4);
+    expect(decodeRecord(good).version).toBe(5); // a record read just before: its output must not be reused
     expect(() => decodeRecord(cut)).toThrow(/unexpected end of file/);
     const corrupt = Buffer.concat([Buffer.from('5\nZ'), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x00, 0x01])]);
     expect(() => decodeRecord(corrupt)).toThrow();
