@@ -131,19 +131,12 @@ export const keptStreams = () => ({
 /** The stored form of a snapshot: what follows `<version>\n` in the case record. */
 export function encodeSnapshot(json: string): Buffer {
   const input = Buffer.from(json, 'utf8');
-  let packed: Buffer;
-  let from = 1;
   const n = deflater.run(input, 0, scratch, 1);
-  if (n >= 0) packed = scratch;
-  else {
-    packed = deflater.once(input);
-    from = 0;
-  }
-  const length = n >= 0 ? n : packed.length;
+  const packed = n >= 0 ? scratch.subarray(1, 1 + n) : deflater.once(input);
   // Unpooled: the case store keeps the last body it wrote per case, and a slice of Node's shared 8 KiB
   // pool would keep the whole block alive.
-  const out = Buffer.allocUnsafeSlow(length + 1);
-  packed.copy(out, 1, from, from + length);
+  const out = Buffer.allocUnsafeSlow(packed.length + 1);
+  packed.copy(out, 1);
   out[0] = V1;
   return out;
 }
