@@ -8,7 +8,7 @@ import { deadlineRefusal } from '../../machines/rules.ts';
 import { pureInitialTransition, pureTransition } from '../../machines/transition.ts';
 import type { Actor, CaseContext, MachineEvent } from '../../machines/types.ts';
 import type { OutageStore } from '../deadlines/outages.ts';
-import { Conflict, EventRefused, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
+import { Conflict, DomainError, EventRefused, Forbidden, NotFound, ValidationError } from '../domain/errors.ts';
 import type { CaseEvent, OpenCase, OutageSpan } from '../domain/events.ts';
 import { BASE_CATEGORIES } from '../domain/vocabulary.ts';
 import type { Policy } from '../policy/policy.ts';
@@ -202,6 +202,8 @@ export class Engine {
     const key = this.#scopedKey(actor, opts.idempotencyKey);
     const bodyHash = sha(JSON.stringify([caseId, event])).slice(0, 32);
     return this.#serialize(caseId, async () => {
+      const fast = await this.#decideOnLastCommitted(caseId, event, actor, opts, key, bodyHash);
+      if (fast !== undefined) return fast;
       for (let attempt = 1; ; attempt++) {
         const { stored, replay } = await this.store.load(caseId, key);
         if (replay !== undefined) return this.#replayed(replay, bodyHash);
@@ -213,7 +215,7 @@ export class Engine {
           );
         }
         const outcome = await this.#decide(caseId, stored, event, actor, key, bodyHash);
-        if (outcome !== 'stale-version') return outcome;
+        if (outcome !== 'stale-version' && outcome !== 'unsure') return outcome;
         if (attempt >= this.#maxAttempts) {
           throw new Conflict('VERSION_CONFLICT', `case ${caseId} kept changing; gave up after ${attempt} attempts`);
         }
@@ -221,6 +223,32 @@ export class Engine {
         if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt * 2));
       }
     });
+  }
+
+  /**
+   * Decides on the case as this process last committed it, without reading it first. Only an answer the
+   * commit script gave is kept: a commit (fenced by its version check, after its idempotency check), a
+   * replay or an idempotency conflict. Anything else (a stale version, a refusal, a timer that looks stale
+   * or early) may come from a case another process has moved since: `undefined`, decide again on the case
+   * as read.
+   */
+  async #decideOnLastCommitted(
+    caseId: string,
+    event: CaseEvent,
+    actor: Actor,
+    opts: ApplyOptions,
+    key: string,
+    bodyHash: string,
+  ): Promise<ApplyResult | undefined> {
+    const known = this.store.lastCommitted(caseId);
+    if (!known || (opts.expectedVersion !== undefined && opts.expectedVersion !== known.version)) return undefined;
+    try {
+      const outcome = await this.#decide(caseId, known, event, actor, key, bodyHash, true);
+      return outcome === 'stale-version' || outcome === 'unsure' ? undefined : outcome;
+    } catch (error) {
+      if (error instanceof DomainError) return undefined;
+      throw error;
+    }
   }
 
   /** The case with the policy version it is pinned to. */
@@ -237,7 +265,8 @@ export class Engine {
     actor: Actor,
     key: string,
     bodyHash: string,
-  ): Promise<ApplyResult | 'stale-version'> {
+    tentative = false,
+  ): Promise<ApplyResult | 'stale-version' | 'unsure'> {
     const at = this.#clock();
     const before = stored.context;
     if (event.type === 'MIGRATE') return this.#migrate(caseId, stored, event, actor, at, key, bodyHash);
@@ -266,6 +295,7 @@ export class Engine {
     const base = { caseId, version: stored.version, state: stored.state };
     if (machineEvent.type === 'DEADLINE') {
       const refusal = deadlineRefusal(before, machineEvent);
+      if (refusal && tentative) return 'unsure';
       if (refusal?.code === 'STALE_TIMER') {
         await this.store.redis.hincrby(this.store.keys.stats(), 'stale_timers_dropped', 1);
         this.#log?.info({ caseId, deadline: machineEvent.name, epoch: machineEvent.epoch }, 'stale timer dropped');

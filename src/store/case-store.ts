@@ -48,11 +48,15 @@ export type CommitOutcome =
   | { readonly kind: 'conflict' }
   | { readonly kind: 'stale'; readonly version: number };
 
-/** The last record each case was written with by this process: its next load need not inflate it. */
+/**
+ * The last record each case was written with by this process: its next load need not inflate it, and the
+ * engine decides its next event on `stored` without reading it first.
+ */
 interface Written {
   readonly version: number;
   readonly body: Buffer;
   readonly json: string;
+  readonly stored: StoredCase;
 }
 const WRITTEN_CACHE = 5_000;
 
@@ -133,6 +137,14 @@ export class CaseStore {
     return { ...(stored ? { stored } : {}), ...(replay !== undefined ? { replay } : {}) };
   }
 
+  /**
+   * The case as this process last committed it, if it still remembers it: possibly stale (another process
+   * may have committed since), which the commit's version check catches.
+   */
+  lastCommitted(caseId: string): StoredCase | undefined {
+    return this.#written.get(caseId)?.stored;
+  }
+
   /** Interprets a stored idempotency record against the request's body hash. */
   static replayOf(record: string, bodyHash: string): Replay {
     const sep = record.indexOf('\n');
@@ -198,7 +210,18 @@ export class CaseStore {
     switch (kind) {
       case 'ok':
         this.codec.committed(req.caseId, Number(value), key);
-        this.#written.set(req.caseId, { version: Number(value), body, json: snapshot });
+        this.#written.set(req.caseId, {
+          version: Number(value),
+          body,
+          json: snapshot,
+          stored: {
+            version: Number(value),
+            state: req.state,
+            policyVersion: req.policyVersion,
+            context: req.context,
+            ...(req.opened ? { opened: req.opened } : {}),
+          },
+        });
         return { kind: 'ok', version: Number(value), outboxIds: rest, outbox };
       case 'replay':
         return { kind: 'replay', result: JSON.parse(value) };
