@@ -9,8 +9,9 @@ import { dataKeysFor } from '../privacy/data-keys.ts';
 import type { IndexOp } from './indexes.ts';
 import { Keys, partitionOf } from './keys.ts';
 import { decodeRecord, encodeSnapshot } from './record.ts';
+import { WireScript } from './wire.ts';
 
-const COMMIT_LUA = readFileSync(new URL('./scripts/commit-event.lua', import.meta.url), 'utf8');
+const COMMIT = new WireScript(readFileSync(new URL('./scripts/commit-event.lua', import.meta.url), 'utf8'));
 
 /** What is persisted of a case: the machine snapshot and the policy version it is pinned to. */
 export interface StoredCase {
@@ -88,8 +89,6 @@ function deliveryReference(delivery: Record<string, unknown>): DeliveryReference
 
 export type Replay = { readonly kind: 'replay'; readonly result: unknown } | { readonly kind: 'conflict' };
 
-type CommitCommand = (...args: (string | number | Buffer)[]) => Promise<string[]>;
-
 /** Redis persistence of cases: one read, one atomic commit script. */
 export class CaseStore {
   readonly redis: Redis;
@@ -108,9 +107,6 @@ export class CaseStore {
     this.keys = new Keys(opts.prefix, opts.partitions);
     this.codec = new CaseCodec(opts.dataKeys ?? dataKeysFor(opts.prefix), redis, this.keys);
     this.idempotencyTtlSec = opts.idempotencyTtlSec ?? 86_400;
-    if (!('intervene_commit' in redis)) {
-      redis.defineCommand('intervene_commit', { lua: COMMIT_LUA });
-    }
   }
 
   partitionOf(caseId: string): number {
@@ -162,7 +158,6 @@ export class CaseStore {
       context: req.context,
       ...(req.opened ? { opened: req.opened } : {}),
     });
-    const command = (this.redis as unknown as Record<string, CommitCommand>).intervene_commit as CommitCommand;
     const body = encodeSnapshot(snapshot);
     const indexes = [...req.indexes, ...(await this.codec.indexOps(req.expectedVersion, req.context, req.indexes))];
     const indexKeys = indexes.map((op) => k.index(op.index));
@@ -183,29 +178,24 @@ export class CaseStore {
         outboxArgs.push(JSON.stringify(entry), '');
       }
     }
-    const reply = await command.call(
+    const reply = (await COMMIT.run(
       this.redis,
-      5 + deliveryKeys.length + indexKeys.length,
-      k.case,
-      k.audit,
-      k.outbox,
-      k.idempotency(req.idempotencyKey),
-      k.index('facts'),
-      ...deliveryKeys,
-      ...indexKeys,
-      req.expectedVersion,
-      body,
-      req.state,
-      req.bodyHash,
-      req.remember === false ? 0 : this.idempotencyTtlSec,
-      this.codec.sealAudit(req.caseId, req.audit as Record<string, unknown>, key.dek),
-      req.caseId,
-      JSON.stringify(req.result),
-      req.outbox.length,
-      ...outboxArgs,
-      ...indexes.map((op) => `${op.score === null ? '-' : `+${op.score}`} ${op.member ?? ''}`),
-      req.fact ? JSON.stringify(req.fact) : '',
-    );
+      [k.case, k.audit, k.outbox, k.idempotency(req.idempotencyKey), k.index('facts'), ...deliveryKeys, ...indexKeys],
+      [
+        String(req.expectedVersion),
+        body,
+        req.state,
+        req.bodyHash,
+        String(req.remember === false ? 0 : this.idempotencyTtlSec),
+        this.codec.sealAudit(req.caseId, req.audit as Record<string, unknown>, key.dek),
+        req.caseId,
+        JSON.stringify(req.result),
+        String(req.outbox.length),
+        ...outboxArgs,
+        ...indexes.map((op) => `${op.score === null ? '-' : `+${op.score}`} ${op.member ?? ''}`),
+        req.fact ? JSON.stringify(req.fact) : '',
+      ],
+    )) as string[];
     const [kind, value = '', ...rest] = reply;
     switch (kind) {
       case 'ok':

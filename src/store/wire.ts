@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { Command, type Redis } from 'ioredis';
+
+// The commit script is sent with one argument in binary (the compressed case record) among ~40 strings.
+// ioredis builds such a command argument by argument (three byte-length passes and a write per argument,
+// then, auto-pipelined, one more copy to join it with the strings of the other commands): ~16-19 µs for a
+// commit, against ~4 µs to build the same bytes in one pass. This module builds them in one pass and
+// hands ioredis a command that is written as is.
+
+/** The RESP bytes of a command: runs of string arguments are written with one call each. */
+export function encodeCommand(name: string, args: readonly (string | Buffer)[]): Buffer {
+  const parts: (string | Buffer)[] = [];
+  let text = `*${args.length + 1}\r\n$${Buffer.byteLength(name)}\r\n${name}\r\n`;
+  let textBytes = Buffer.byteLength(text);
+  let size = 0;
+  for (const arg of args) {
+    if (typeof arg === 'string') {
+      const length = Buffer.byteLength(arg);
+      const head = `$${length}\r\n`;
+      text += `${head}${arg}\r\n`;
+      textBytes += head.length + length + 2;
+    } else {
+      const head = `$${arg.length}\r\n`;
+      parts.push(text + head, arg);
+      size += textBytes + head.length + arg.length;
+      text = '\r\n';
+      textBytes = 2;
+    }
+  }
+  parts.push(text);
+  size += textBytes;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const part of parts) {
+    if (typeof part === 'string') at += out.write(part, at);
+    else at += part.copy(out, at);
+  }
+  return out;
+}
+
+/** A command whose bytes are already built: ioredis writes them (again, if it re-sends after a reconnect). */
+class EncodedCommand extends Command {
+  readonly #wire: Buffer;
+
+  constructor(name: string, args: (string | Buffer)[]) {
+    super(name, args, { replyEncoding: 'utf8' });
+    this.#wire = encodeCommand(name, args);
+  }
+
+  override toWritable(): Buffer {
+    return this.#wire;
+  }
+}
+
+/**
+ * A Lua script run by EVALSHA, its command built by encodeCommand. A server that does not know the script
+ * (a new or restarted Redis: NOSCRIPT, nothing was run) gets it once by EVAL, which also caches it there.
+ */
+export class WireScript {
+  readonly #lua: string;
+  readonly sha: string;
+
+  constructor(lua: string) {
+    this.#lua = lua;
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  async run(redis: Redis, keys: readonly string[], args: readonly (string | Buffer)[]): Promise<unknown> {
+    const rest = [String(keys.length), ...keys, ...args];
+    try {
+      return await redis.sendCommand(new EncodedCommand('evalsha', [this.sha, ...rest]));
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return redis.sendCommand(new EncodedCommand('eval', [this.#lua, ...rest]));
+    }
+  }
+}
