@@ -53,6 +53,35 @@ class EncodedCommand extends Command {
 }
 
 /**
+ * The commands sent to one client in one turn of the event loop, written to its socket together (one
+ * system call), as ioredis's auto-pipelining does for the commands it builds.
+ */
+const batches = new WeakMap<Redis, EncodedCommand[]>();
+
+function send(redis: Redis, command: EncodedCommand): Promise<unknown> {
+  let batch = batches.get(redis);
+  if (!batch) {
+    batch = [];
+    batches.set(redis, batch);
+    process.nextTick(flush, redis, batch);
+  }
+  batch.push(command);
+  return command.promise;
+}
+
+function flush(redis: Redis, batch: readonly EncodedCommand[]): void {
+  batches.delete(redis);
+  // Not connected: ioredis queues the commands and writes them once it is.
+  const stream = redis.status === 'ready' ? redis.stream : undefined;
+  stream?.cork();
+  try {
+    for (const command of batch) void redis.sendCommand(command);
+  } finally {
+    stream?.uncork();
+  }
+}
+
+/**
  * A Lua script run by EVALSHA, its command built by encodeCommand. A server that does not know the script
  * (a new or restarted Redis: NOSCRIPT, nothing was run) gets it once by EVAL, which also caches it there.
  */
@@ -68,10 +97,10 @@ export class WireScript {
   async run(redis: Redis, keys: readonly string[], args: readonly (string | Buffer)[]): Promise<unknown> {
     const rest = [String(keys.length), ...keys, ...args];
     try {
-      return await redis.sendCommand(new EncodedCommand('evalsha', [this.sha, ...rest]));
+      return await send(redis, new EncodedCommand('evalsha', [this.sha, ...rest]));
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return redis.sendCommand(new EncodedCommand('eval', [this.#lua, ...rest]));
+      return send(redis, new EncodedCommand('eval', [this.#lua, ...rest]));
     }
   }
 }

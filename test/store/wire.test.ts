@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { Command, Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { encodeCommand, WireScript } from '../../src/store/wire.ts';
 import { redisUrl } from '../support/runtime.ts';
 
@@ -41,6 +41,32 @@ describe('commands built in one pass', () => {
       expect(await script.run(redis, [key], ['版本 7', binary, ''])).toEqual(expected);
       expect(await redis.script('EXISTS', script.sha)).toEqual([1]);
       expect(await script.run(redis, [key], ['版本 7', binary, ''])).toEqual(expected);
+    });
+
+    it('writes the commands of one turn of the event loop together, each answered with its own reply', async () => {
+      const script = new WireScript(`return ARGV[1] .. ':' .. string.len(ARGV[2])`);
+      await script.run(redis, ['k'], ['warm', '']);
+      const cork = vi.spyOn(redis.stream, 'cork');
+      const uncork = vi.spyOn(redis.stream, 'uncork');
+      const replies = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => script.run(redis, ['k'], [String(i), Buffer.alloc(i)])),
+      );
+      expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => `${i}:${i}`));
+      expect(cork).toHaveBeenCalledTimes(1);
+      expect(uncork).toHaveBeenCalledTimes(1);
+    });
+
+    it('waits for a client that is not connected yet', async () => {
+      const later = new Redis(redisUrl(), { lazyConnect: true });
+      try {
+        const script = new WireScript(`return ARGV[1]`);
+        expect(await Promise.all([script.run(later, ['k'], ['a']), script.run(later, ['k'], ['b'])])).toEqual([
+          'a',
+          'b',
+        ]);
+      } finally {
+        later.disconnect();
+      }
     });
 
     it("rejects with the script's own error, and runs nothing twice", async () => {
