@@ -227,10 +227,10 @@ export class Engine {
 
   /**
    * Decides on the case as this process last committed it, without reading it first. Only an answer the
-   * commit script gave is kept: a commit (fenced by its version check, after its idempotency check), a
-   * replay or an idempotency conflict. Anything else (a stale version, a refusal, a timer that looks stale
-   * or early) may come from a case another process has moved since: `undefined`, decide again on the case
-   * as read.
+   * commit script gave is kept: a commit (fenced by its idempotency check, then the version and the
+   * record's fingerprint), a replay or an idempotency conflict. Anything else (a stale record, a refusal,
+   * a timer that looks stale or early) may come from a case another process has moved since: `undefined`,
+   * decide again on the case as read.
    */
   async #decideOnLastCommitted(
     caseId: string,
@@ -246,6 +246,8 @@ export class Engine {
       const outcome = await this.#decide(caseId, known, event, actor, key, bodyHash, true);
       return outcome === 'stale-version' || outcome === 'unsure' ? undefined : outcome;
     } catch (error) {
+      // The script's own answer stands; a refusal taken on the remembered case does not.
+      if (error instanceof Conflict && error.code === 'IDEMPOTENCY_CONFLICT') throw error;
       if (error instanceof DomainError) return undefined;
       throw error;
     }
@@ -344,6 +346,7 @@ export class Engine {
       audit,
       outbox,
       actor,
+      tentative,
     });
   }
 
@@ -421,6 +424,8 @@ export class Engine {
     outbox: OutboxEntry[];
     actor: Actor;
     opened?: StoredCase['opened'];
+    /** Decided on the case as this process last committed it (#decideOnLastCommitted). */
+    tentative?: boolean;
   }): Promise<ApplyResult | 'stale-version'> {
     const { caseId, before, state, context, outbox } = c;
     const version = (before?.version ?? 0) + 1;
@@ -428,6 +433,7 @@ export class Engine {
     const committed = await this.store.commit({
       caseId,
       expectedVersion: before?.version ?? 0,
+      fingerprint: before && this.store.fingerprintOf(before),
       state,
       indexes: indexOps(before, { state, context }),
       policyVersion: c.policy.contract.version,
@@ -452,8 +458,12 @@ export class Engine {
         throw new Conflict('IDEMPOTENCY_CONFLICT', 'this idempotency key was used with a different request');
       case 'replay':
         // The same request was committed by an earlier run of this script (a re-sent command, or a twin
-        // request): its outbox entries may be waiting for the sweep, so ask for them now.
-        this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries: [], orphaned: true });
+        // request): its outbox entries may be waiting for the sweep, so ask for them now. Not when the
+        // decision was taken on the remembered case: there a replay is usually a retried request, which the
+        // read path answers without a sweep (a reply lost to a reconnect leaves its entries to the periodic
+        // sweep, within its grace period).
+        if (!c.tentative)
+          this.#onCommitted?.({ partition: this.store.partitionOf(caseId), entries: [], orphaned: true });
         return { ...(committed.result as ApplyResult), outcome: 'replayed' };
       case 'ok': {
         const stored: StoredCase = {

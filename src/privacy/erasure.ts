@@ -141,6 +141,7 @@ export class Erasure {
     return {
       caseId,
       expectedVersion: stored.version,
+      fingerprint: this.#opts.store.fingerprintOf(stored),
       state: stored.state,
       indexes,
       policyVersion: stored.policyVersion,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { CaseContext } from '../../machines/types.ts';
@@ -26,6 +27,11 @@ export interface StoredCase {
 export interface CommitRequest {
   readonly caseId: string;
   readonly expectedVersion: number;
+  /**
+   * The record the decision was taken on (`CaseStore.fingerprintOf`): the commit is then stale unless the
+   * record is still byte for byte that one, not only at that version.
+   */
+  readonly fingerprint?: string | undefined;
   readonly state: string;
   readonly indexes: readonly IndexOp[];
   readonly policyVersion: number;
@@ -87,6 +93,13 @@ function deliveryReference(delivery: Record<string, unknown>): DeliveryReference
   };
 }
 
+/** SHA-1 (hex) of a case record's bytes: what the commit script compares with `redis.sha1hex`. */
+function fingerprint(...parts: (string | Buffer)[]): string {
+  const hash = createHash('sha1');
+  for (const part of parts) hash.update(part);
+  return hash.digest('hex');
+}
+
 export type Replay = { readonly kind: 'replay'; readonly result: unknown } | { readonly kind: 'conflict' };
 
 /** Redis persistence of cases: one read, one atomic commit script. */
@@ -98,6 +111,8 @@ export class CaseStore {
   /** 4.2: seals personal fields on write, opens them on read. */
   readonly codec: CaseCodec;
   readonly #written = new RecentMap<string, Written>(WRITTEN_CACHE);
+  /** The record each loaded or committed case was read from or written as (see `fingerprintOf`). */
+  readonly #fingerprints = new WeakMap<StoredCase, string>();
 
   constructor(
     redis: Redis,
@@ -129,16 +144,28 @@ export class CaseStore {
       // The record as read, as the case store wrote it (./record.ts); personal fields opened by the codec.
       const { version, json } = snapshotOf(text, this.#written.get(caseId));
       stored = { version, ...(this.codec.openSnapshot(caseId, version, json) as Omit<StoredCase, 'version'>) };
+      this.#fingerprints.set(stored, fingerprint(text));
     }
     return { ...(stored ? { stored } : {}), ...(replay !== undefined ? { replay } : {}) };
   }
 
   /**
    * The case as this process last committed it, if it still remembers it: possibly stale (another process
-   * may have committed since), which the commit's version check catches.
+   * may have committed since, or Redis lost the write and another process reused its version), which the
+   * commit's version and fingerprint checks catch.
    */
   lastCommitted(caseId: string): StoredCase | undefined {
     return this.#written.get(caseId)?.stored;
+  }
+
+  /**
+   * The fingerprint of the record a case returned by `load` or `lastCommitted` came from. A commit that
+   * passes it is fenced by the record's bytes, not only by its version: after Redis loses acknowledged
+   * writes (`appendfsync everysec`, an asynchronous failover), another process may commit the same
+   * version number with other contents.
+   */
+  fingerprintOf(stored: StoredCase): string | undefined {
+    return this.#fingerprints.get(stored);
   }
 
   /** Interprets a stored idempotency record against the request's body hash. */
@@ -182,7 +209,7 @@ export class CaseStore {
       this.redis,
       [k.case, k.audit, k.outbox, k.idempotency(req.idempotencyKey), k.index('facts'), ...deliveryKeys, ...indexKeys],
       [
-        String(req.expectedVersion),
+        req.fingerprint ? `${req.expectedVersion}:${req.fingerprint}` : String(req.expectedVersion),
         body,
         req.state,
         req.bodyHash,
@@ -198,21 +225,19 @@ export class CaseStore {
     )) as string[];
     const [kind, value = '', ...rest] = reply;
     switch (kind) {
-      case 'ok':
+      case 'ok': {
         this.codec.committed(req.caseId, Number(value), key);
-        this.#written.set(req.caseId, {
+        const stored: StoredCase = {
           version: Number(value),
-          body,
-          json: snapshot,
-          stored: {
-            version: Number(value),
-            state: req.state,
-            policyVersion: req.policyVersion,
-            context: req.context,
-            ...(req.opened ? { opened: req.opened } : {}),
-          },
-        });
+          state: req.state,
+          policyVersion: req.policyVersion,
+          context: req.context,
+          ...(req.opened ? { opened: req.opened } : {}),
+        };
+        this.#fingerprints.set(stored, fingerprint(`${value}\n`, body));
+        this.#written.set(req.caseId, { version: Number(value), body, json: snapshot, stored });
         return { kind: 'ok', version: Number(value), outboxIds: rest, outbox };
+      }
       case 'replay':
         return { kind: 'replay', result: JSON.parse(value) };
       case 'conflict':

@@ -75,7 +75,14 @@ function flush(redis: Redis, batch: readonly EncodedCommand[]): void {
   const stream = redis.status === 'ready' ? redis.stream : undefined;
   stream?.cork();
   try {
-    for (const command of batch) void redis.sendCommand(command);
+    for (const command of batch) {
+      try {
+        void redis.sendCommand(command);
+      } catch (error) {
+        // One command's failure is its own: the others of the turn are still sent.
+        command.reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
   } finally {
     stream?.uncork();
   }

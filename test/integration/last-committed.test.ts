@@ -1,11 +1,12 @@
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
+import { Erasure } from '../../src/privacy/erasure.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { SYSTEM_ACTOR } from '../../src/runtime.ts';
-import { CaseStore } from '../../src/store/case-store.ts';
+import { CaseStore, type StoredCase } from '../../src/store/case-store.ts';
 import { auditOf, readCase, staleTimersDropped } from '../support/cases.ts';
-import { openCase } from '../support/policy.ts';
+import { CONTRACT, openCase } from '../support/policy.ts';
 import { agent, closeRuntime, redisUrl, testRuntime, VERIFY } from '../support/runtime.ts';
 
 // The engine decides on the case as its process last committed it, without reading it first; the commit
@@ -41,7 +42,7 @@ describe('deciding on the case as this process last committed it', () => {
     await rt.engine.apply(caseId, { type: 'RESPOND' }, agent);
     await rt.engine.apply(caseId, VERIFY, agent);
     expect(load).not.toHaveBeenCalled();
-    expect(rt.store.lastCommitted(caseId)).toEqual(await readCase(rt, caseId));
+    expect(rt.store.lastCommitted(caseId)).toStrictEqual(await readCase(rt, caseId));
     expect((await auditOf(rt, caseId)).map((e) => e.event)).toEqual(['OPEN', 'RESPOND', 'VERIFY']);
   });
 
@@ -117,6 +118,84 @@ describe('deciding on the case as this process last committed it', () => {
       version: 4,
       outcome: 'applied',
     });
+  });
+
+  it('If-Match below the remembered version is refused', async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    await rt.engine.apply(caseId, { type: 'RESPOND' }, agent);
+    await expect(rt.engine.apply(caseId, { type: 'RESPOND' }, agent, { expectedVersion: 1 })).rejects.toMatchObject({
+      code: 'PRECONDITION_FAILED',
+    });
+    expect(await auditOf(rt, caseId)).toHaveLength(2);
+  });
+
+  it('a replay answered by the commit script asks for no outbox sweep, as one found by a read does not', async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const first = await rt.engine.apply(caseId, { type: 'RESPOND' }, agent, { idempotencyKey: 'respond-1' });
+    const sweep = vi.spyOn(rt.dispatcher, 'sweep');
+    const load = vi.spyOn(rt.store, 'load');
+    expect(await rt.engine.apply(caseId, { type: 'RESPOND' }, agent, { idempotencyKey: 'respond-1' })).toEqual({
+      ...first,
+      outcome: 'replayed',
+    });
+    expect(load).not.toHaveBeenCalled(); // answered by the script, on the remembered case
+    expect(sweep).not.toHaveBeenCalled();
+  });
+
+  /**
+   * Redis acknowledged this process's commit of version 3, then lost it (`appendfsync everysec` and a
+   * crash, or an asynchronous failover): the record is back at version 2, and another process commits its
+   * own version 3. This process still remembers its lost version 3.
+   */
+  async function lostWriteThenOther(other: (caseId: string) => Promise<unknown>): Promise<string> {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    await rt.engine.apply(caseId, { type: 'RESPOND' }, agent);
+    const k = rt.store.keys.forCase(caseId);
+    const v2 = (await rt.redis.getBuffer(k.case)) as Buffer;
+    await rt.engine.apply(caseId, VERIFY, agent);
+    await rt.redis.set(k.case, v2);
+    await rt.redis.rpop(k.audit);
+    await other(caseId);
+    expect(rt.store.lastCommitted(caseId)?.version).toBe(3);
+    expect((await readCase(rt, caseId)).version).toBe(3);
+    return caseId;
+  }
+
+  it('a version number reused after Redis lost a write is not taken for the remembered one (the record fingerprint)', async () => {
+    const caseId = await lostWriteThenOther((id) => otherProcess().apply(id, { type: 'RESPOND', message: 'B' }, agent));
+    // Remembered: verified (the lost VERIFY). Stored: not verified. A fresh read refuses RESOLVE (2.2.2).
+    await expect(rt.engine.apply(caseId, { type: 'RESOLVE', resolution: 'answered' }, agent)).rejects.toMatchObject({
+      code: expect.any(String),
+    });
+    const audit = await auditOf(rt, caseId);
+    expect(audit.map((e) => [e.v, e.event])).toEqual([
+      [1, 'OPEN'],
+      [2, 'RESPOND'],
+      [3, 'RESPOND'],
+    ]);
+    // Another event is decided on the stored version 3.
+    expect(await rt.engine.apply(caseId, VERIFY, agent)).toMatchObject({ version: 4, state: 'verified' });
+    expect(rt.store.lastCommitted(caseId)).toStrictEqual(await readCase(rt, caseId));
+  });
+
+  it('an erasure another process made after a lost write stays made', async () => {
+    const caseId = await lostWriteThenOther(async (id) => {
+      const redis = new Redis(redisUrl());
+      extra.push(redis);
+      const store = new CaseStore(redis, {
+        prefix: rt.config.INTERVENE_PREFIX,
+        partitions: rt.config.INTERVENE_PARTITIONS,
+        dataKeys: rt.store.codec.ring,
+      });
+      const erasure = new Erasure({ store, access: rt.access, policyOf: async () => rt.policies.current(CONTRACT) });
+      expect(await erasure.case(id, { name: 'ops-zhao', role: 'ops' }, 'request')).toBe(true);
+    });
+    const customerId = (rt.store.lastCommitted(caseId) as StoredCase).context.open.customer.id;
+    expect((await readCase(rt, caseId)).context.open.customer.id).not.toBe(customerId);
+    await rt.engine.apply(caseId, { type: 'RESPOND' }, agent);
+    const after = await readCase(rt, caseId);
+    expect(after.version).toBe(4);
+    expect(JSON.stringify(after)).not.toContain(customerId);
   });
 
   it('a timer met by another process is dropped and counted once, not fired on the remembered case', async () => {

@@ -56,6 +56,19 @@ describe('commands built in one pass', () => {
       expect(uncork).toHaveBeenCalledTimes(1);
     });
 
+    it('a command the client throws on is rejected alone: the others of its turn are still sent', async () => {
+      const script = new WireScript(`return ARGV[1]`);
+      vi.spyOn(redis, 'sendCommand').mockImplementationOnce(() => {
+        throw new Error('refused by the client');
+      });
+      const [first, second] = await Promise.allSettled([
+        script.run(redis, ['k'], ['first']),
+        script.run(redis, ['k'], ['second']),
+      ]);
+      expect(first).toMatchObject({ status: 'rejected', reason: { message: 'refused by the client' } });
+      expect(second).toEqual({ status: 'fulfilled', value: 'second' });
+    });
+
     it('waits for a client that is not connected yet', async () => {
       const later = new Redis(redisUrl(), { lazyConnect: true });
       try {

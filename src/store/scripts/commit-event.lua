@@ -3,7 +3,9 @@
 -- KEYS: 1 case (a string: '<version>\n<snapshot JSON>'), 2 audit list, 3 outbox stream, 4 idempotency record,
 --       5 report facts stream, then one delivery record (hash) per delivery among the outbox entries,
 --       then the index sorted sets
--- ARGV: 1 expected version, 2 snapshot, 3 state, 4 body hash, 5 idempotency TTL (s), 6 audit entry,
+-- ARGV: 1 expected version, or '<version>:<SHA-1 of the record as the caller saw it>' (then a record of that
+--       version with other contents is stale too: a version number can be reused after Redis lost writes),
+--       2 snapshot, 3 state, 4 body hash, 5 idempotency TTL (s), 6 audit entry,
 --       7 case id, 8 result, 9 number of outbox entries n, then two per outbox entry: what the outbox
 --       stream carries, and the delivery record's entry ('' for an entry that is not a delivery);
 --       then one op per index key: '+<score> <member>' (add or move) or '- <member>' (remove);
@@ -27,7 +29,8 @@ end
 
 local current = redis.call('GET', KEYS[1])
 local version = current and tonumber(string.match(current, '^(%d+)')) or 0
-if version ~= tonumber(ARGV[1]) then
+local expected, fingerprint = string.match(ARGV[1], '^(%d+):?(%x*)$')
+if version ~= tonumber(expected) or (fingerprint ~= '' and current and redis.sha1hex(current) ~= fingerprint) then
   return {'stale', tostring(version)}
 end
 
