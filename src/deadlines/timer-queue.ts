@@ -66,7 +66,7 @@ export function startDeadlineWorker(opts: DeadlineWorkerOptions): Worker<TimerJo
     {
       connection: opts.connection,
       prefix: opts.prefix,
-      concurrency: opts.concurrency ?? 1024,
+      concurrency: opts.concurrency ?? 256,
       // Firing is idempotent (job id = idempotency key, epoch checked), so a job stalled by crashed
       // workers is always retried: BullMQ's default (1) would fail it for good after a second stall
       // and lose the deadline.
