@@ -178,6 +178,18 @@ describe('deciding on the case as this process last committed it', () => {
     expect(rt.store.lastCommitted(caseId)).toStrictEqual(await readCase(rt, caseId));
   });
 
+  it("fingerprints a case by the record's bytes as Redis hashes them, read or written", async () => {
+    const { caseId } = await rt.engine.open(openCase(), agent);
+    const key = rt.store.keys.forCase(caseId).case;
+    const redisPrint = async () => rt.redis.eval("return redis.sha1hex(redis.call('GET', KEYS[1]))", 1, key);
+    const { stored } = await rt.store.load(caseId);
+    expect(rt.store.fingerprintOf(stored as StoredCase)).toBe(await redisPrint());
+    await rt.engine.apply(caseId, { type: 'RESPOND' }, agent);
+    const remembered = rt.store.lastCommitted(caseId) as StoredCase;
+    expect(rt.store.fingerprintOf(remembered)).toBe(await redisPrint());
+    expect(rt.store.fingerprintOf(remembered)).not.toBe(rt.store.fingerprintOf(stored as StoredCase));
+  });
+
   it('an erasure another process made after a lost write stays made', async () => {
     const caseId = await lostWriteThenOther(async (id) => {
       const redis = new Redis(redisUrl());
