@@ -93,11 +93,26 @@ function deliveryReference(delivery: Record<string, unknown>): DeliveryReference
   };
 }
 
-/** SHA-1 (hex) of a case record's bytes: what the commit script compares with `redis.sha1hex`. */
-function fingerprint(...parts: (string | Buffer)[]): string {
-  const hash = createHash('sha1');
-  for (const part of parts) hash.update(part);
-  return hash.digest('hex');
+/**
+ * A case record's bytes, hashed (SHA-1, hex: what the commit script compares with `redis.sha1hex`) only
+ * when a commit asks: reads that never lead to a commit, and commits no later event follows, cost nothing.
+ */
+class RecordPrint {
+  readonly #parts: readonly (string | Buffer)[];
+  #hex: string | undefined;
+
+  constructor(...parts: (string | Buffer)[]) {
+    this.#parts = parts;
+  }
+
+  get hex(): string {
+    if (this.#hex === undefined) {
+      const hash = createHash('sha1');
+      for (const part of this.#parts) hash.update(part);
+      this.#hex = hash.digest('hex');
+    }
+    return this.#hex;
+  }
 }
 
 export type Replay = { readonly kind: 'replay'; readonly result: unknown } | { readonly kind: 'conflict' };
@@ -112,7 +127,7 @@ export class CaseStore {
   readonly codec: CaseCodec;
   readonly #written = new RecentMap<string, Written>(WRITTEN_CACHE);
   /** The record each loaded or committed case was read from or written as (see `fingerprintOf`). */
-  readonly #fingerprints = new WeakMap<StoredCase, string>();
+  readonly #fingerprints = new WeakMap<StoredCase, RecordPrint>();
 
   constructor(
     redis: Redis,
@@ -144,7 +159,7 @@ export class CaseStore {
       // The record as read, as the case store wrote it (./record.ts); personal fields opened by the codec.
       const { version, json } = snapshotOf(text, this.#written.get(caseId));
       stored = { version, ...(this.codec.openSnapshot(caseId, version, json) as Omit<StoredCase, 'version'>) };
-      this.#fingerprints.set(stored, fingerprint(text));
+      this.#fingerprints.set(stored, new RecordPrint(text));
     }
     return { ...(stored ? { stored } : {}), ...(replay !== undefined ? { replay } : {}) };
   }
@@ -165,7 +180,7 @@ export class CaseStore {
    * version number with other contents.
    */
   fingerprintOf(stored: StoredCase): string | undefined {
-    return this.#fingerprints.get(stored);
+    return this.#fingerprints.get(stored)?.hex;
   }
 
   /** Interprets a stored idempotency record against the request's body hash. */
@@ -234,7 +249,7 @@ export class CaseStore {
           context: req.context,
           ...(req.opened ? { opened: req.opened } : {}),
         };
-        this.#fingerprints.set(stored, fingerprint(`${value}\n`, body));
+        this.#fingerprints.set(stored, new RecordPrint(`${value}\n`, body));
         this.#written.set(req.caseId, { version: Number(value), body, json: snapshot, stored });
         return { kind: 'ok', version: Number(value), outboxIds: rest, outbox };
       }

@@ -1,16 +1,16 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
 import { Erasure } from '../../src/privacy/erasure.ts';
 import type { Runtime } from '../../src/runtime.ts';
 import { SYSTEM_ACTOR } from '../../src/runtime.ts';
-import { CaseStore, type StoredCase } from '../../src/store/case-store.ts';
+import type { StoredCase } from '../../src/store/case-store.ts';
 import { auditOf, readCase, staleTimersDropped } from '../support/cases.ts';
 import { CONTRACT, openCase } from '../support/policy.ts';
-import { agent, closeRuntime, redisUrl, testRuntime, VERIFY } from '../support/runtime.ts';
+import { agent, closeRuntime, rivalStore, testRuntime, VERIFY } from '../support/runtime.ts';
 
 // The engine decides on the case as its process last committed it, without reading it first; the commit
-// script's idempotency and version checks fence that guess. These tests hold a second engine ("the other
+// script's idempotency, version and record-fingerprint checks fence that guess. These tests hold a second engine ("the other
 // process": its own connection and store, so its own memory of cases) moving the case behind the first
 // one's back, and check that every answer is the one a fresh read would have given.
 
@@ -26,15 +26,7 @@ describe('deciding on the case as this process last committed it', () => {
     await closeRuntime(rt);
   });
 
-  function otherProcess(): Engine {
-    const redis = new Redis(redisUrl(), { enableAutoPipelining: true });
-    extra.push(redis);
-    const store = new CaseStore(redis, {
-      prefix: rt.config.INTERVENE_PREFIX,
-      partitions: rt.config.INTERVENE_PARTITIONS,
-    });
-    return new Engine({ store, policies: rt.policies });
-  }
+  const otherProcess = () => new Engine({ store: rivalStore(rt, extra), policies: rt.policies });
 
   it('commits the next event of a case it committed without reading the case first', async () => {
     const { caseId } = await rt.engine.open(openCase(), agent);
@@ -192,13 +184,7 @@ describe('deciding on the case as this process last committed it', () => {
 
   it('an erasure another process made after a lost write stays made', async () => {
     const caseId = await lostWriteThenOther(async (id) => {
-      const redis = new Redis(redisUrl());
-      extra.push(redis);
-      const store = new CaseStore(redis, {
-        prefix: rt.config.INTERVENE_PREFIX,
-        partitions: rt.config.INTERVENE_PARTITIONS,
-        dataKeys: rt.store.codec.ring,
-      });
+      const store = rivalStore(rt, extra);
       const erasure = new Erasure({ store, access: rt.access, policyOf: async () => rt.policies.current(CONTRACT) });
       expect(await erasure.case(id, { name: 'ops-zhao', role: 'ops' }, 'request')).toBe(true);
     });

@@ -1,10 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.ts';
 import type { Runtime } from '../../src/runtime.ts';
-import { CaseStore } from '../../src/store/case-store.ts';
 import { openCase } from '../support/policy.ts';
-import { agent, closeRuntime, redisUrl, testRuntime, VERIFY } from '../support/runtime.ts';
+import { agent, closeRuntime, rivalStore, testRuntime, VERIFY } from '../support/runtime.ts';
 
 describe('the case store on real Redis', () => {
   let rt: Runtime;
@@ -19,15 +18,10 @@ describe('the case store on real Redis', () => {
 
   /** Engines in the same process but on their own connections: they race through Redis, not a local lock. */
   function rivalEngines(n: number): Engine[] {
-    return Array.from({ length: n }, () => {
-      const redis = new Redis(redisUrl(), { enableAutoPipelining: true });
-      extra.push(redis);
-      const store = new CaseStore(redis, {
-        prefix: rt.config.INTERVENE_PREFIX,
-        partitions: rt.config.INTERVENE_PARTITIONS,
-      });
-      return new Engine({ store, policies: rt.policies, maxAttempts: 200 });
-    });
+    return Array.from(
+      { length: n },
+      () => new Engine({ store: rivalStore(rt, extra), policies: rt.policies, maxAttempts: 200 }),
+    );
   }
 
   it('200 concurrent applies on one case: version equals the accepted count and the audit has exactly those entries', async () => {

@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import type { Policy } from '../../src/policy/policy.ts';
 import { createRuntime, type Runtime } from '../../src/runtime.ts';
+import { CaseStore } from '../../src/store/case-store.ts';
 import { testPolicy } from './policy.ts';
 
 export const redisUrl = () => inject('redisUrl');
@@ -55,6 +56,20 @@ export async function dropPrefix(url: string, prefix: string): Promise<void> {
     if (keys.length > 0) await redis.unlink(...keys);
   } while (cursor !== '0');
   redis.disconnect();
+}
+
+/**
+ * A case store on a runtime's data as another process would have it: its own connection, so its own
+ * memory of cases, racing the runtime's through Redis. `connections` collects the connection to close.
+ */
+export function rivalStore(rt: Runtime, connections: Redis[]): CaseStore {
+  const redis = new Redis(redisUrl(), { enableAutoPipelining: true });
+  connections.push(redis);
+  return new CaseStore(redis, {
+    prefix: rt.config.INTERVENE_PREFIX,
+    partitions: rt.config.INTERVENE_PARTITIONS,
+    dataKeys: rt.store.codec.ring,
+  });
 }
 
 export async function closeRuntime(runtime: Runtime): Promise<void> {
