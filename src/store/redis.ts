@@ -3,8 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { useOnePassEncoding } from './wire.ts';
 
-/** The settings DESIGN.md fixes for Redis: AOF on, no eviction (BullMQ needs it), `hz 100` for timer precision. */
 /**
  * The shipped Redis settings (README "Running it"; docker-compose.yml runs Redis with exactly these, which
  * a test checks). AOF with fsync every second; no RDB snapshots besides the AOF's own base (`save ""`);
@@ -109,6 +109,7 @@ export async function ping(url: string): Promise<boolean> {
 
 /** A client for commands: fails fast when Redis is down instead of queueing (STACK-NOTES). */
 export function commandClient(url: string): Redis {
+  useOnePassEncoding();
   // A stalled Redis answers nothing: time commands out so callers get a 503 within a second, not a hang.
   return new Redis(url, {
     enableAutoPipelining: true,
@@ -120,5 +121,6 @@ export function commandClient(url: string): Redis {
 
 /** A client for BullMQ: workers need `maxRetriesPerRequest: null`. */
 export function queueClient(url: string): Redis {
+  useOnePassEncoding();
   return new Redis(url, { maxRetriesPerRequest: null });
 }

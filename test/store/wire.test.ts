@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { Command, Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { encodeCommand, WireScript } from '../../src/store/wire.ts';
+import { Queue } from 'bullmq';
+import { queueClient } from '../../src/store/redis.ts';
+import { encodeCommand, ioredisToWritable, useOnePassEncoding, WireScript } from '../../src/store/wire.ts';
 import { redisUrl } from '../support/runtime.ts';
 
 // The commit script's command is built in one pass (src/store/wire.ts): the bytes must be exactly those
@@ -88,6 +90,43 @@ describe('commands built in one pass', () => {
       await expect(script.run(redis, [key], ['because'])).rejects.toThrow('REFUSED because');
       expect(await redis.get(key)).toBe('1');
       await redis.del(key);
+    });
+  });
+
+  describe('every binary command of the process (useOnePassEncoding, installed by the client factories)', () => {
+    it('is installed by the factories, and builds the bytes ioredis would, binary or not', () => {
+      queueClient(redisUrl()).disconnect();
+      expect(Command.prototype.toWritable).not.toBe(ioredisToWritable);
+      useOnePassEncoding();
+      fc.assert(
+        fc.property(fc.constantFrom('evalsha', 'hset', 'set'), fc.array(argument, { maxLength: 45 }), (name, args) => {
+          const command = new Command(name, [...args]);
+          const ours = command.toWritable({});
+          const theirs = ioredisToWritable.call(command, {});
+          const bytes = (x: string | Buffer) => (Buffer.isBuffer(x) ? x : Buffer.from(x));
+          expect(bytes(ours).equals(bytes(theirs))).toBe(true);
+          // Strings only: still ioredis's own string.
+          if (args.every((a) => typeof a === 'string')) expect(typeof ours).toBe('string');
+        }),
+        { numRuns: 500 },
+      );
+    });
+
+    it("carries BullMQ's scripts (msgpack arguments): a job added and read back is intact", async () => {
+      const connection = queueClient(redisUrl());
+      const queue = new Queue(`wire-${randomUUID()}`, { connection, prefix: 'wire-test' });
+      try {
+        const data = { partition: 3, id: 'd-版本-1', bytes: [0, 255, 13, 10] };
+        const job = await queue.add('handoff', data, { jobId: 'd-1', attempts: 20, delay: 5_000 });
+        const read = await queue.getJob(job.id as string);
+        expect(read?.data).toEqual(data);
+        expect(read?.opts).toMatchObject({ attempts: 20, delay: 5_000 });
+        expect(await queue.getJobState('d-1')).toBe('delayed');
+      } finally {
+        await queue.obliterate({ force: true });
+        await queue.close();
+        connection.disconnect();
+      }
     });
   });
 });
