@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
 import fc from 'fast-check';
 import { Command, Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { Queue } from 'bullmq';
 import { queueClient } from '../../src/store/redis.ts';
 import { encodeCommand, ioredisToWritable, useOnePassEncoding, WireScript } from '../../src/store/wire.ts';
 import { redisUrl } from '../support/runtime.ts';
