@@ -7,6 +7,12 @@ import { Command, type Redis } from 'ioredis';
 // commit, against ~4 µs to build the same bytes in one pass. This module builds them in one pass and
 // hands ioredis a command that is written as is.
 
+/**
+ * A run of string arguments is joined into one string (written with one call) up to this many UTF-16 units,
+ * well below V8's longest string (~2^29): arguments of hundreds of MB then still build, as with ioredis.
+ */
+const TEXT_RUN = 1 << 26;
+
 /** The RESP bytes of a command: runs of string arguments are written with one call each. */
 export function encodeCommand(name: string, args: readonly (string | Buffer)[]): Buffer {
   const parts: (string | Buffer)[] = [];
@@ -17,6 +23,17 @@ export function encodeCommand(name: string, args: readonly (string | Buffer)[]):
     if (typeof arg === 'string') {
       const length = Buffer.byteLength(arg);
       const head = `$${length}\r\n`;
+      if (text.length + arg.length > TEXT_RUN) {
+        parts.push(text);
+        size += textBytes;
+        text = '';
+        textBytes = 0;
+        if (arg.length > TEXT_RUN) {
+          parts.push(head, arg, '\r\n');
+          size += head.length + length + 2;
+          continue;
+        }
+      }
       text += `${head}${arg}\r\n`;
       textBytes += head.length + length + 2;
     } else {
@@ -41,18 +58,31 @@ export function encodeCommand(name: string, args: readonly (string | Buffer)[]):
 /** ioredis's own way of building a command's bytes (kept for commands with no binary argument, and for tests). */
 export const ioredisToWritable = Command.prototype.toWritable;
 
+/** Whether every argument is a string or a Buffer: the only arguments `encodeCommand` knows. */
+function plainArguments(args: readonly unknown[]): args is (string | Buffer)[] {
+  for (const arg of args) if (typeof arg !== 'string' && !Buffer.isBuffer(arg)) return false;
+  return true;
+}
+
 /**
  * Every command ioredis sends with a binary argument is built by `encodeCommand` from then on, in this
  * process. BullMQ's scripts carry msgpack arguments, so each job added, fetched or completed is such a
  * command: built argument by argument, one took ~6 µs and allocated several copies; in one pass ~2 µs.
- * Commands of strings only keep ioredis's own building (one string). The bytes are the same either way
- * (test/store/wire.test.ts). Idempotent.
+ * Commands of strings only keep ioredis's own building (one string), and so does any command whose
+ * arguments are not all strings and Buffers (ioredis converts the others before it builds; a later ioredis
+ * that stopped doing so would still be served by its own code). The bytes are the same either way
+ * (test/store/wire.test.ts compares them with the installed ioredis's own building, so an upgrade that
+ * changes it fails there). Which commands take this path follows ioredis's `bufferMode` flag, set by its
+ * constructor. Idempotent; a `toWritable` that something else has replaced first is left alone (commands
+ * are then built the slower way, not wrongly).
  */
 export function useOnePassEncoding(): void {
   if (Command.prototype.toWritable !== ioredisToWritable) return;
   Command.prototype.toWritable = function toWritable(this: Command, socket) {
-    const command = this as unknown as { bufferMode?: boolean; name: string; args: (string | Buffer)[] };
-    return command.bufferMode ? encodeCommand(command.name, command.args) : ioredisToWritable.call(this, socket);
+    const command = this as unknown as { bufferMode?: boolean; name: string; args: unknown[] };
+    return command.bufferMode && plainArguments(command.args)
+      ? encodeCommand(command.name, command.args)
+      : ioredisToWritable.call(this, socket);
   };
 }
 
