@@ -6,6 +6,8 @@
 //       resumed and cancelled), events/s, and its ratio to (1); same machine, policy, concurrency
 //   (3) deadline lateness for 100,000 deadlines due over 60 s, fired by the real deadline worker into
 //       engine.apply, beside raw BullMQ delayed jobs on the same schedule
+//   (3b) the same path at lower escalation rates (the highest whose p99 stays within 25 ms), and the timer
+//       path alone at (3)'s rate: the fire callback answering without escalating
 //   (4) Redis bytes per open case with its armed deadlines (its one wake-up timer, wherever the runtime keeps
 //       it: the partition's timers set, or a BullMQ job once promoted)
 //
@@ -65,7 +67,7 @@ const MEMORY_CASES = envInt('BENCH_MEMORY_CASES', 20_000);
 // 2-core machine 2 processes measured worse than 0 (in this process): p99 1,865 ms vs 1,087 ms.
 const DEADLINE_PROCESSES = Number(process.env.BENCH_DEADLINE_PROCESSES ?? 0);
 const WARM_UP = envInt('BENCH_WARM_UP_DEADLINES', 3_000);
-const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'throughput,lateness,memory,http').split(','));
+const SECTIONS = new Set((process.env.BENCH_SECTIONS || 'throughput,lateness,capacity,memory,http').split(','));
 
 const benchStart = performance.now();
 // The runtime logs warnings and errors into this sink: counted per message and summarized per section
@@ -355,6 +357,23 @@ interface Lateness {
   readonly fired: number;
   readonly opensPerSec: number;
   readonly openSeconds: number;
+  /** CPU per fired deadline over the window (Node: this process, all threads; null with worker processes). */
+  readonly nodeMsPerFiring: number | null;
+  readonly redisMsPerFiring: number;
+}
+
+/** One schedule of escalating deadlines: `deadlines` due evenly over `windowMs`, from `gapMs` after the last open. */
+interface LatenessRun {
+  readonly deadlines: number;
+  readonly windowMs: number;
+  readonly gapMs: number;
+  /**
+   * The fire callback answers at once instead of calling engine.apply: the timer path alone (promoter,
+   * BullMQ delayed job, the worker's hold), without the escalation each firing would commit.
+   */
+  readonly timersOnly?: boolean;
+  /** A label: print one summary line under it instead of the section's detail (always in this process). */
+  readonly brief?: string;
 }
 
 /**
@@ -383,15 +402,21 @@ async function warmUpFiring(count: number): Promise<number> {
   return fired;
 }
 
-async function engineLateness(): Promise<Lateness> {
-  if (DEADLINE_PROCESSES === 0 && WARM_UP > 0) {
-    const warmed = await warmUpFiring(WARM_UP);
-    out(
-      `(3) warm-up: ${fmtInt(warmed)} of ${fmtInt(WARM_UP)} escalating deadlines fired through the same path, not counted`,
-    );
-  }
+async function warmUp(): Promise<void> {
+  if (WARM_UP === 0) return;
+  const warmed = await warmUpFiring(WARM_UP);
+  out(
+    `(3) warm-up: ${fmtInt(warmed)} of ${fmtInt(WARM_UP)} escalating deadlines fired through the same path, not counted`,
+  );
+}
+
+async function engineLateness(run: LatenessRun): Promise<Lateness> {
+  const count = run.deadlines;
+  const windowMs = run.windowMs;
+  const processes = run.brief === undefined ? DEADLINE_PROCESSES : 0;
+  const say = run.brief === undefined ? out : () => {};
   await admin.flushall();
-  const within = (WINDOW_MS + GAP_MS) / 1000;
+  const within = (windowMs + run.gapMs) / 1000;
   const latePolicy = benchPolicy({ firstResponse: `PT${within}S` });
   const rt = await runtime('lat', latePolicy);
   const firstCall = new Map<string, number>();
@@ -405,6 +430,10 @@ async function engineLateness(): Promise<Lateness> {
     const t = Date.now();
     calls++;
     if (!firstCall.has(caseId)) firstCall.set(caseId, t);
+    if (run.timersOnly) {
+      outcomes.applied = (outcomes.applied ?? 0) + 1; // answered, nothing committed
+      return { caseId, version: 0, state: 'received', outcome: 'applied' };
+    }
     try {
       const result = await apply(caseId, event, actor, opts);
       applyMs.push(Date.now() - t);
@@ -419,12 +448,12 @@ async function engineLateness(): Promise<Lateness> {
   // processes instead (then only the recorded breach times are measured, not the apply calls).
   let failed = 0;
   const children: ChildProcess[] = [];
-  if (DEADLINE_PROCESSES === 0) {
+  if (processes === 0) {
     const workers = rt.startWorkers(['deadlines', 'dispatcher']);
     for (const w of workers) w.on('failed', () => failed++);
   } else {
     const policyFile = benchPolicyFile({ firstResponse: `PT${within}S` }, varDir);
-    for (let n = 0; n < DEADLINE_PROCESSES; n++) {
+    for (let n = 0; n < processes; n++) {
       children.push(
         spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'workers/deadlines.ts'], {
           env: {
@@ -450,17 +479,17 @@ async function engineLateness(): Promise<Lateness> {
       n += await admin.zcard(`${rt.store.keys.tag(p)}:state:escalated`);
     return n;
   };
-  const firedSoFar = async () => (DEADLINE_PROCESSES === 0 ? firstCall.size : await escalatedCount());
+  const firedSoFar = async () => (processes === 0 ? firstCall.size : await escalatedCount());
 
-  out(
-    `(3) deadline lateness: ${fmtInt(DEADLINES)} cases opened via engine.open, paced over ${WINDOW_MS / 1000} s, firstResponse PT${within}S`,
+  say(
+    `(3) deadline lateness: ${fmtInt(count)} cases opened via engine.open, paced over ${windowMs / 1000} s, firstResponse PT${within}S`,
   );
-  const interval = WINDOW_MS / DEADLINES;
-  const ids: string[] = new Array(DEADLINES);
+  const interval = windowMs / count;
+  const ids: string[] = new Array(count);
   let behind = 0;
   const paceStart = Date.now() + 50;
   const t0 = performance.now();
-  await lanes(CONCURRENCY, DEADLINES, async (i) => {
+  await lanes(CONCURRENCY, count, async (i) => {
     const wait = paceStart + i * interval - Date.now();
     if (wait >= 1) await sleep(wait);
     else behind = Math.max(behind, -wait);
@@ -469,8 +498,8 @@ async function engineLateness(): Promise<Lateness> {
   await rt.dispatcher.flush();
   const openSeconds = (performance.now() - t0) / 1000;
   const opened = await timerCounts(rt);
-  out(
-    `  opened ${fmtInt(DEADLINES)} in ${round(openSeconds, 1)} s (${fmtInt(DEADLINES / openSeconds)}/s paced; ` +
+  say(
+    `  opened ${fmtInt(count)} in ${round(openSeconds, 1)} s (${fmtInt(count / openSeconds)}/s paced; ` +
       `fell behind the pace by at most ${round(behind)} ms); ${opened.text}`,
   );
 
@@ -491,18 +520,18 @@ async function engineLateness(): Promise<Lateness> {
     }
   })();
   // Wait for every deadline to fire; give up when none fired for 20 s, or 3 minutes after the last due time.
-  const lastDue = paceStart + DEADLINES * interval + within * 1000;
+  const lastDue = paceStart + count * interval + within * 1000;
   let lastReport = Date.now();
   let lastProgress = { at: Date.now(), fired: 0 };
-  for (let firedNow = 0; firedNow < DEADLINES && Date.now() < lastDue + 180_000; ) {
+  for (let firedNow = 0; firedNow < count && Date.now() < lastDue + 180_000; ) {
     await sleep(200);
     firedNow = await firedSoFar();
     if (firedNow > lastProgress.fired) lastProgress = { at: Date.now(), fired: firedNow };
     else if (Date.now() > lastDue && Date.now() - lastProgress.at > 20_000) break;
-    if (Date.now() - lastReport > 15_000) {
+    if (run.brief === undefined && Date.now() - lastReport > 15_000) {
       lastReport = Date.now();
-      const due = Math.max(0, Math.min(DEADLINES, Math.floor((Date.now() - (paceStart + within * 1000)) / interval)));
-      progress(`${fmtInt(firedNow)} of ${fmtInt(DEADLINES)} deadlines fired (${fmtInt(due)} due by now)`);
+      const due = Math.max(0, Math.min(count, Math.floor((Date.now() - (paceStart + within * 1000)) / interval)));
+      progress(`${fmtInt(firedNow)} of ${fmtInt(count)} deadlines fired (${fmtInt(due)} due by now)`);
     }
   }
   // Let the last fires commit and their effects reach BullMQ.
@@ -532,7 +561,7 @@ async function engineLateness(): Promise<Lateness> {
     dueMin = Math.min(dueMin, clock.dueAt);
     dueMax = Math.max(dueMax, clock.dueAt);
     // In worker processes the fire call is not visible here: the engine's recorded breach time stands for it.
-    const called = DEADLINE_PROCESSES === 0 ? firstCall.get(id) : clock.status === 'breached' ? clock.at : undefined;
+    const called = processes === 0 ? firstCall.get(id) : clock.status === 'breached' ? clock.at : undefined;
     if (called === undefined) {
       missing++;
       return;
@@ -544,18 +573,31 @@ async function engineLateness(): Promise<Lateness> {
   });
   await rt.close();
 
-  const result = {
+  const fired = processes === 0 ? firstCall.size : fire.length;
+  const perFired = (sec: number) => round((1e3 * sec) / Math.max(1, fired), 2);
+  const result: Lateness = {
     fire: spread(fire),
     recorded: spread(recorded),
-    fired: DEADLINE_PROCESSES === 0 ? firstCall.size : fire.length,
-    opensPerSec: DEADLINES / openSeconds,
+    fired,
+    opensPerSec: count / openSeconds,
     openSeconds,
+    nodeMsPerFiring: processes === 0 ? perFired(cpu.nodeSec) : null,
+    redisMsPerFiring: perFired(cpu.redisSec),
   };
+  const rate = count / (windowMs / 1000);
+  if (run.brief !== undefined) {
+    out(
+      `  ${run.brief}: ${fmtInt(rate)}/s (${fmtInt(count)} due over ${windowMs / 1000} s): lateness ${fmtSpread(result.fire)}; ` +
+        `cpu per firing: node ${result.nodeMsPerFiring} ms, redis ${result.redisMsPerFiring} ms (at this rate ` +
+        `~${round((rate * (result.nodeMsPerFiring ?? 0)) / 10)}% and ~${round((rate * result.redisMsPerFiring) / 10)}% of a core); fired ${fmtInt(fired)}, missing ${missing}, before due ${early}, errors ${errors}`,
+    );
+    return result;
+  }
   out(
-    `  due window ${round((dueMax - dueMin) / 1000, 1)} s, starting ${round((dueMin - (paceStart + DEADLINES * interval)) / 1000, 1)} s after the last paced open`,
+    `  due window ${round((dueMax - dueMin) / 1000, 1)} s, starting ${round((dueMin - (paceStart + count * interval)) / 1000, 1)} s after the last paced open`,
   );
   out(
-    (DEADLINE_PROCESSES === 0
+    (processes === 0
       ? `  fired: ${fmtInt(firstCall.size)} (apply calls ${fmtInt(calls)}, outcomes ${JSON.stringify(outcomes)}, errors ${errors}, failed jobs ${failed}); `
       : `  fired: ${fmtInt(result.fired)} (breaches recorded; the apply calls ran in the worker processes); `) +
       `missing ${missing}, callback before due ${early}, not breached ${notBreached}`,
@@ -563,10 +605,8 @@ async function engineLateness(): Promise<Lateness> {
   out(`  lateness (fire callback calls engine.apply - dueAt): ${fmtSpread(result.fire)}`);
   out(`  lateness (breach time recorded by the engine - dueAt): ${fmtSpread(result.recorded)}`);
   out(`  engine.apply(DEADLINE) duration: ${fmtSpread(spread(applyMs))}`);
-  const perFired = (sec: number) => round((1e3 * sec) / Math.max(1, result.fired), 2);
-  const rate = DEADLINES / (WINDOW_MS / 1000);
   out(
-    DEADLINE_PROCESSES === 0
+    processes === 0
       ? `  cpu per fired deadline: node ${perFired(cpu.nodeSec)} ms, redis ${perFired(cpu.redisSec)} ms ` +
           `(all threads, idle stretches included; at the ${fmtInt(rate)}/s this schedule needs: ` +
           `node ~${round((rate * 100 * cpu.nodeSec) / Math.max(1, result.fired))}% of a core)`
@@ -640,6 +680,58 @@ async function rawBullmqLateness(concurrency: number): Promise<Spread> {
   );
   out(`  during the window: ${cpu.text}; event-loop delay p99 ${round(loop.percentile(99) / 1e6, 1)} ms`);
   return result;
+}
+
+// ---- (3b) where lateness holds: escalation rates, and the timer path alone --------------------------------
+//
+// Section (3) fires at one rate, and each firing escalates its case. This section runs the same path over
+// shorter windows at a few rates (BENCH_CAPACITY_RATES, firings per second; BENCH_CAPACITY_WINDOW_MS each)
+// and reports the highest one whose p99 stayed within 25 ms. Then, at section (3)'s rate, the timer path
+// alone: the same promoter, BullMQ delayed jobs and worker hold, with the fire callback answering at once
+// instead of escalating. Together they separate the timers' precision from the escalations' cost.
+
+const CAPACITY_RATES = (process.env.BENCH_CAPACITY_RATES || '400,800,1200')
+  .split(',')
+  .map(Number)
+  .filter((r) => r > 0);
+const CAPACITY_WINDOW_MS = envInt('BENCH_CAPACITY_WINDOW_MS', 10_000);
+const CAPACITY_GAP_MS = 10_000;
+
+interface Capacity {
+  readonly points: readonly { readonly rate: number; readonly p99: number; readonly nodeMsPerFiring: number | null }[];
+  /** The highest rate run whose lateness p99 was <= 25 ms (null: none was). */
+  readonly escalationsPerSecAt25Ms: number | null;
+  readonly timersOnly: Lateness;
+}
+
+async function escalationCapacity(warm: boolean): Promise<Capacity> {
+  out(
+    `(3b) lateness by escalation rate (${CAPACITY_WINDOW_MS / 1000} s windows, each firing escalates its case), ` +
+      'and the timer path alone',
+  );
+  if (warm) await warmUp();
+  const points = [];
+  for (const rate of CAPACITY_RATES) {
+    const deadlines = Math.round((rate * CAPACITY_WINDOW_MS) / 1000);
+    const run = { deadlines, windowMs: CAPACITY_WINDOW_MS, gapMs: CAPACITY_GAP_MS, brief: 'escalating' };
+    const result = await engineLateness(run);
+    points.push({ rate, p99: result.fire.p99, nodeMsPerFiring: result.nodeMsPerFiring });
+  }
+  const benchRate = DEADLINES / (WINDOW_MS / 1000);
+  const timersOnly = await engineLateness({
+    deadlines: Math.round((benchRate * CAPACITY_WINDOW_MS) / 1000),
+    windowMs: CAPACITY_WINDOW_MS,
+    gapMs: CAPACITY_GAP_MS,
+    timersOnly: true,
+    brief: 'timer path alone (no escalation)',
+  });
+  const within = points.filter((p) => p.p99 <= 25).map((p) => p.rate);
+  const escalationsPerSecAt25Ms = within.length > 0 ? Math.max(...within) : null;
+  out(
+    `  highest rate run with lateness p99 <= 25 ms: ${escalationsPerSecAt25Ms === null ? 'none' : `${fmtInt(escalationsPerSecAt25Ms)} escalations/s`}` +
+      ` (section 3 runs ${fmtInt(benchRate)}/s)`,
+  );
+  return { points, escalationsPerSecAt25Ms, timersOnly };
 }
 
 // ---- (4) memory per open case ---------------------------------------------------------------------------
@@ -736,9 +828,16 @@ const tp = SECTIONS.has('throughput') ? await throughput() : undefined;
 let lateness: Lateness | undefined;
 let raw: Spread | undefined;
 if (SECTIONS.has('lateness')) {
-  lateness = await engineLateness();
+  if (DEADLINE_PROCESSES === 0) await warmUp();
+  lateness = await engineLateness({ deadlines: DEADLINES, windowMs: WINDOW_MS, gapMs: GAP_MS });
   logSummary();
   raw = await rawBullmqLateness(shipped.INTERVENE_DEADLINE_CONCURRENCY);
+  out(`    [${elapsed()}]`);
+  out();
+}
+const capacity = SECTIONS.has('capacity') ? await escalationCapacity(!SECTIONS.has('lateness')) : undefined;
+if (capacity) {
+  logSummary();
   out(`    [${elapsed()}]`);
   out();
 }
@@ -780,6 +879,9 @@ const result = {
   bullmqLatenessP50Ms: opt(raw?.p50, 1),
   bullmqLatenessP99Ms: opt(raw?.p99, 1),
   bullmqLatenessMaxMs: opt(raw?.max, 1),
+  escalationsPerSecAtP99Within25Ms: capacity ? capacity.escalationsPerSecAt25Ms : null,
+  capacityP99Ms: capacity ? Object.fromEntries(capacity.points.map((p) => [p.rate, round(p.p99, 1)])) : null,
+  timersOnlyP99Ms: opt(capacity?.timersOnly.fire.p99, 1),
   bytesPerOpenCase: opt(memory?.bytesPerOpenCase),
   opensPerSec: opt(memory?.opensPerSec),
   httpEventsPerSec: http?.httpEventsPerSec ?? null,
