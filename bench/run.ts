@@ -402,11 +402,11 @@ async function warmUpFiring(count: number): Promise<number> {
   return fired;
 }
 
-async function warmUp(): Promise<void> {
+async function warmUp(section: string): Promise<void> {
   if (WARM_UP === 0) return;
   const warmed = await warmUpFiring(WARM_UP);
   out(
-    `(3) warm-up: ${fmtInt(warmed)} of ${fmtInt(WARM_UP)} escalating deadlines fired through the same path, not counted`,
+    `${section} warm-up: ${fmtInt(warmed)} of ${fmtInt(WARM_UP)} escalating deadlines fired through the same path, not counted`,
   );
 }
 
@@ -588,7 +588,8 @@ async function engineLateness(run: LatenessRun): Promise<Lateness> {
   if (run.brief !== undefined) {
     out(
       `  ${run.brief}: ${fmtInt(rate)}/s (${fmtInt(count)} due over ${windowMs / 1000} s): lateness ${fmtSpread(result.fire)}; ` +
-        `cpu per firing: node ${result.nodeMsPerFiring} ms, redis ${result.redisMsPerFiring} ms; fired ${fmtInt(fired)}, missing ${missing}, before due ${early}, errors ${errors}`,
+        `cpu per firing: node ${result.nodeMsPerFiring} ms, redis ${result.redisMsPerFiring} ms; fired ${fmtInt(fired)}, missing ${missing}, before due ${early}, errors ${errors}, failed jobs ${failed}; ` +
+        `opens paced over ${round(openSeconds, 1)} s, at most ${round(behind)} ms behind; due window ${round((dueMax - dueMin) / 1000, 1)} s`,
     );
     return result;
   }
@@ -710,7 +711,7 @@ async function escalationCapacity(warm: boolean): Promise<Capacity> {
     `(3b) lateness by escalation rate (${CAPACITY_WINDOW_MS / 1000} s windows, each firing escalates its case), ` +
       'and the timer path alone',
   );
-  if (warm) await warmUp();
+  if (warm) await warmUp('(3b)');
   const points = [];
   for (const rate of CAPACITY_RATES) {
     const deadlines = Math.round((rate * CAPACITY_WINDOW_MS) / 1000);
@@ -829,14 +830,16 @@ const tp = SECTIONS.has('throughput') ? await throughput() : undefined;
 let lateness: Lateness | undefined;
 let raw: Spread | undefined;
 if (SECTIONS.has('lateness')) {
-  if (DEADLINE_PROCESSES === 0) await warmUp();
+  if (DEADLINE_PROCESSES === 0) await warmUp('(3)');
   lateness = await engineLateness({ deadlines: DEADLINES, windowMs: WINDOW_MS, gapMs: GAP_MS });
   logSummary();
   raw = await rawBullmqLateness(shipped.INTERVENE_DEADLINE_CONCURRENCY);
   out(`    [${elapsed()}]`);
   out();
 }
-const capacity = SECTIONS.has('capacity') ? await escalationCapacity(!SECTIONS.has('lateness')) : undefined;
+const capacity = SECTIONS.has('capacity')
+  ? await escalationCapacity(!SECTIONS.has('lateness') || DEADLINE_PROCESSES !== 0)
+  : undefined;
 if (capacity) {
   logSummary();
   out(`    [${elapsed()}]`);
