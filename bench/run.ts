@@ -15,7 +15,9 @@
 // Knobs (environment, for quick runs; the defaults are the figures): BENCH_CONCURRENCY (50),
 // BENCH_CASES (cases per throughput round, 3000; 7 events each), BENCH_ROUNDS (3), BENCH_DEADLINES
 // (100000), BENCH_WINDOW_MS (60000), BENCH_GAP_MS (15000), BENCH_MEMORY_CASES (20000),
-// BENCH_WARM_UP_DEADLINES (3000, fired before the lateness window; 0 for none). INTERVENE_*
+// BENCH_WARM_UP_DEADLINES (3000, fired before the lateness window; 0 for none), BENCH_CAPACITY_RATES
+// (400,800,1200 escalations/s for section 3b), BENCH_CAPACITY_WINDOW_MS (10000), BENCH_SECTIONS
+// (throughput,lateness,capacity,memory,http; capacity is 3b). INTERVENE_*
 // runtime settings (e.g. INTERVENE_DEADLINE_CONCURRENCY) are passed through to the runtime's config.
 // BENCH_REDIS_URL uses an existing Redis instead of starting one: the bench FLUSHALLs it between sections.
 
