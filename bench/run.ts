@@ -359,9 +359,6 @@ interface Lateness {
   readonly fired: number;
   readonly opensPerSec: number;
   readonly openSeconds: number;
-  /** CPU per fired deadline over the window (Node: this process, all threads; null with worker processes). */
-  readonly nodeMsPerFiring: number | null;
-  readonly redisMsPerFiring: number;
 }
 
 /** One schedule of escalating deadlines: `deadlines` due evenly over `windowMs`, from `gapMs` after the last open. */
@@ -583,14 +580,12 @@ async function engineLateness(run: LatenessRun): Promise<Lateness> {
     fired,
     opensPerSec: count / openSeconds,
     openSeconds,
-    nodeMsPerFiring: processes === 0 ? perFired(cpu.nodeSec) : null,
-    redisMsPerFiring: perFired(cpu.redisSec),
   };
   const rate = count / (windowMs / 1000);
   if (run.brief !== undefined) {
     out(
       `  ${run.brief}: ${fmtInt(rate)}/s (${fmtInt(count)} due over ${windowMs / 1000} s): lateness ${fmtSpread(result.fire)}; ` +
-        `cpu per firing: node ${result.nodeMsPerFiring} ms, redis ${result.redisMsPerFiring} ms; fired ${fmtInt(fired)}, missing ${missing}, before due ${early}, errors ${errors}, failed jobs ${failed}; ` +
+        `cpu per firing: node ${perFired(cpu.nodeSec)} ms, redis ${perFired(cpu.redisSec)} ms; fired ${fmtInt(fired)}, missing ${missing}, before due ${early}, errors ${errors}, failed jobs ${failed}; ` +
         `opens paced over ${round(openSeconds, 1)} s, at most ${round(behind)} ms behind; due window ${round((dueMax - dueMin) / 1000, 1)} s`,
     );
     return result;
@@ -702,7 +697,7 @@ const CAPACITY_WINDOW_MS = envInt('BENCH_CAPACITY_WINDOW_MS', 10_000);
 const CAPACITY_GAP_MS = 10_000;
 
 interface Capacity {
-  readonly points: readonly { readonly rate: number; readonly p99: number; readonly nodeMsPerFiring: number | null }[];
+  readonly points: readonly { readonly rate: number; readonly p99: number }[];
   /** The highest rate run whose lateness p99 was <= 25 ms (null: none was). */
   readonly escalationsPerSecAt25Ms: number | null;
   readonly timersOnly: Lateness;
@@ -719,7 +714,7 @@ async function escalationCapacity(warm: boolean): Promise<Capacity> {
     const deadlines = Math.round((rate * CAPACITY_WINDOW_MS) / 1000);
     const run = { deadlines, windowMs: CAPACITY_WINDOW_MS, gapMs: CAPACITY_GAP_MS, brief: 'escalating' };
     const result = await engineLateness(run);
-    points.push({ rate, p99: result.fire.p99, nodeMsPerFiring: result.nodeMsPerFiring });
+    points.push({ rate, p99: result.fire.p99 });
   }
   const benchRate = DEADLINES / (WINDOW_MS / 1000);
   const timersOnly = await engineLateness({
